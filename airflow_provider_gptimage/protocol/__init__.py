@@ -1,0 +1,75 @@
+"""The GPT Image 2 job API as pure functions: no I/O, no Airflow, no clock, no randomness of its own.
+
+Every decision the sync path (requests, in the worker) and the async path (aiohttp, in the triggerer)
+must agree on lives in this package: input validation (:mod:`.inputs`), parsing and error mapping
+(:mod:`.responses`), connection rules (:mod:`.connection`), retry and polling policy (:mod:`.retry`)
+and the trigger's event contract (:mod:`.events`). The loops around it only send, receive and sleep.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_gptimage.protocol.connection import DEFAULT_HOST, api_key_from, base_url_from
+from airflow_provider_gptimage.protocol.inputs import (
+    CREATE_ENDPOINT,
+    DOCUMENTED_ASPECT_RATIOS,
+    MAX_PROMPT_CHARS,
+    MODEL,
+    RECORD_ENDPOINT,
+    RESOLUTIONS,
+    GenerationRequest,
+    build_request,
+    is_templated,
+    validate_static_arguments,
+)
+from airflow_provider_gptimage.protocol.responses import (
+    JobRecord,
+    error_for,
+    excerpt,
+    parse_create,
+    parse_envelope,
+    parse_record,
+    parse_retry_after,
+    request_id,
+)
+from airflow_provider_gptimage.protocol.retry import (
+    CREATE,
+    DEFAULT_POLICY,
+    DOWNLOAD,
+    POLL,
+    PollSchedule,
+    RetryPolicy,
+    decide_retry,
+    poll_delay,
+)
+
+__all__ = [
+    "CREATE",
+    "CREATE_ENDPOINT",
+    "DEFAULT_HOST",
+    "DEFAULT_POLICY",
+    "DOCUMENTED_ASPECT_RATIOS",
+    "DOWNLOAD",
+    "MAX_PROMPT_CHARS",
+    "MODEL",
+    "POLL",
+    "RECORD_ENDPOINT",
+    "RESOLUTIONS",
+    "GenerationRequest",
+    "JobRecord",
+    "PollSchedule",
+    "RetryPolicy",
+    "api_key_from",
+    "base_url_from",
+    "build_request",
+    "decide_retry",
+    "error_for",
+    "excerpt",
+    "is_templated",
+    "parse_create",
+    "parse_envelope",
+    "parse_record",
+    "parse_retry_after",
+    "poll_delay",
+    "request_id",
+    "validate_static_arguments",
+]

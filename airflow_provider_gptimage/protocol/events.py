@@ -1,0 +1,90 @@
+"""Trigger events: their strict shape, and what each one means for the task (pure, no I/O).
+
+A trigger emits exactly one of four events; :func:`outcome` turns any of them into a finished
+:class:`~airflow_provider_gptimage.protocol.JobRecord` or raises the typed error it stands for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_gptimage import exceptions
+from airflow_provider_gptimage.exceptions import (
+    GPTImageError,
+    GPTImageInvalidResponseError,
+    GPTImageJobFailedError,
+    GPTImageResultError,
+    GPTImageTimeoutError,
+)
+from airflow_provider_gptimage.protocol.responses import JobRecord
+
+SUCCESS = "success"
+FAIL = "fail"
+ERROR = "error"
+TIMEOUT = "timeout"
+STATUSES = (SUCCESS, FAIL, ERROR, TIMEOUT)
+
+
+def record_event(record: JobRecord) -> dict[str, Any]:
+    """The event for a job that ended (``success`` or ``fail``)."""
+    status = SUCCESS if record.is_success else FAIL
+    return {"status": status, "job_id": record.job_id, "record": record.to_dict()}
+
+
+def error_event(job_id: str, error: GPTImageError) -> dict[str, Any]:
+    """The event for a poll that gave up: the error's class name and message, never a traceback."""
+    return {"status": ERROR, "job_id": job_id, "error_type": type(error).__name__, "message": str(error)}
+
+
+def timeout_event(job_id: str, last_state: str | None, timeout_message: str) -> dict[str, Any]:
+    """The event for a job that did not end before its deadline."""
+    return {"status": TIMEOUT, "job_id": job_id, "last_state": last_state, "message": timeout_message}
+
+
+def check_finished(record: JobRecord) -> JobRecord:
+    """Return a successful record with at least one image; raise the typed error otherwise."""
+    if record.is_failed:
+        raise GPTImageJobFailedError(
+            f"Job {record.job_id} failed on the service: failCode={record.fail_code!r}, "
+            f"failMsg={record.fail_message!r}. Change the prompt or parameters, or retry later.",
+            job_id=record.job_id,
+            fail_code=record.fail_code,
+            fail_message=record.fail_message,
+        )
+    if not record.is_success:
+        raise GPTImageInvalidResponseError(f"Job {record.job_id} is still {record.state!r}.", job_id=record.job_id)
+    if not record.result_urls:
+        raise GPTImageResultError(
+            f"Job {record.job_id} succeeded but returned no result URLs; nothing can be copied. "
+            "Regenerate the image (the service may bill this job anyway).",
+            job_id=record.job_id,
+        )
+    return record
+
+
+def _error_class(name: object) -> type[GPTImageError]:
+    cls = getattr(exceptions, str(name), None)
+    if isinstance(cls, type) and issubclass(cls, GPTImageError):
+        return cls
+    return GPTImageError
+
+
+def outcome(event: Mapping[str, Any] | None) -> JobRecord:
+    """Interpret a trigger event: return the successful record, or raise the typed error it carries.
+
+    :raises GPTImageJobFailedError: the job failed (with ``failCode`` / ``failMsg``).
+    :raises GPTImageTimeoutError: the deadline passed first.
+    :raises GPTImageError: a subclass named by an ``error`` event, or for an event of the wrong shape.
+    """
+    if not isinstance(event, Mapping) or event.get("status") not in STATUSES:
+        raise GPTImageError(f"Unexpected trigger event {event!r}: expected a status in {STATUSES}.")
+    status, job_id = event["status"], event.get("job_id")
+    if status in (SUCCESS, FAIL):
+        return check_finished(JobRecord.from_dict(event["record"]))
+    if status == TIMEOUT:
+        raise GPTImageTimeoutError(str(event.get("message")), job_id=job_id)
+    cls = _error_class(event.get("error_type"))
+    error = cls.__new__(cls)
+    GPTImageError.__init__(error, str(event.get("message")), job_id=job_id)
+    raise error

@@ -1,0 +1,143 @@
+"""Retry and polling decisions, as pure functions (no sleeping, no clock, no randomness of their own).
+
+The sync loop (requests, in the worker) and the async loop (aiohttp, in the triggerer) both ask
+:func:`decide_retry` what to do after a failure and :func:`poll_delay` how long to wait between polls;
+they only differ in how they sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from airflow_provider_gptimage.exceptions import (
+    GPTImageAPIError,
+    GPTImageError,
+    GPTImageInvalidResponseError,
+    GPTImageServiceUnavailableError,
+    GPTImageTransportError,
+)
+
+CREATE = "createTask"
+POLL = "recordInfo"
+DOWNLOAD = "download"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry one API request.
+
+    :param max_attempts: tries in all, the first included.
+    :param initial_delay: seconds before the first retry.
+    :param max_delay: the cap of the exponential backoff.
+    :param multiplier: growth of the backoff per attempt.
+    :param jitter: fraction of the delay drawn at random (0 to 1), so many clients do not retry in step.
+    :param max_retry_after: the longest ``Retry-After`` honoured; a longer one is capped to this.
+    :param ambiguous_create_retries: how many times ``createTask`` is sent again after an answer that
+        leaves open whether the job was created (timeout, reset, 5xx). The API has no idempotency key,
+        so each such retry may pay for a second image: keep this small.
+    """
+
+    max_attempts: int = 6
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    multiplier: float = 2.0
+    jitter: float = 0.25
+    max_retry_after: float = 300.0
+    ambiguous_create_retries: int = 1
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def may_have_been_processed(error: GPTImageError) -> bool:
+    """Tell whether a failed request may still have taken effect on the service.
+
+    A refused connection never reached it, and 409/429/455 are refusals; a timeout, a reset, a 5xx or an
+    unreadable answer leave it open.
+    """
+    if isinstance(error, GPTImageTransportError):
+        return error.request_sent
+    if isinstance(error, GPTImageInvalidResponseError):
+        return True
+    if isinstance(error, GPTImageServiceUnavailableError):
+        return error.status != 455 and error.code != 455
+    return False
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, rand: float) -> float:
+    """Capped exponential backoff with jitter.
+
+    :param attempt: the number of the attempt that just failed (1 for the first).
+    :param rand: a number in ``[0, 1)`` supplied by the caller.
+    """
+    base = min(policy.max_delay, policy.initial_delay * policy.multiplier ** max(0, attempt - 1))
+    return base * (1 - policy.jitter) + base * policy.jitter * rand
+
+
+def decide_retry(
+    policy: RetryPolicy,
+    operation: str,
+    failures: Sequence[GPTImageError],
+    rand: float,
+    *,
+    remaining: float | None = None,
+) -> float | None:
+    """Decide whether to send a request again, and after how long.
+
+    :param operation: :data:`CREATE`, :data:`POLL` or :data:`DOWNLOAD`.
+    :param failures: every failure of this request so far, the latest last.
+    :param rand: a number in ``[0, 1)`` supplied by the caller (for jitter).
+    :param remaining: seconds left before an overall deadline, if there is one.
+    :return: seconds to wait before the next try, or ``None`` to give up and raise the latest failure.
+    """
+    if not failures:
+        raise ValueError("decide_retry needs at least one failure")
+    error = failures[-1]
+    if not error.retryable or len(failures) >= policy.max_attempts:
+        return None
+    if operation == CREATE:
+        ambiguous = sum(1 for f in failures if may_have_been_processed(f))
+        if ambiguous > policy.ambiguous_create_retries:
+            return None
+    delay = backoff_delay(policy, len(failures), rand)
+    retry_after = error.retry_after if isinstance(error, GPTImageAPIError) else None
+    if retry_after is not None:
+        # Honour the service's word, plus a little jitter so a fleet does not come back in one instant.
+        delay = min(retry_after, policy.max_retry_after) * (1 + 0.1 * rand)
+    if remaining is not None and delay >= remaining:
+        return None
+    return delay
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Adaptive polling: a few seconds first, backing off to a cap (most jobs take 15-90 s).
+
+    :param initial: seconds before the first poll after creation.
+    :param maximum: the longest wait between two polls.
+    :param factor: growth of the wait per poll.
+    """
+
+    initial: float = 5.0
+    maximum: float = 30.0
+    factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.maximum < self.initial or self.factor < 1:
+            raise ValueError(
+                "poll schedule needs 0 < initial <= maximum and factor >= 1, "
+                f"got initial={self.initial}, maximum={self.maximum}, factor={self.factor}"
+            )
+
+
+def poll_delay(schedule: PollSchedule, polls_done: int, *, remaining: float | None = None) -> float:
+    """Seconds to wait before the next poll.
+
+    :param polls_done: polls already sent for this job.
+    :param remaining: seconds left before the deadline; the wait never goes past it.
+    """
+    delay = min(schedule.maximum, schedule.initial * schedule.factor**polls_done)
+    if remaining is not None:
+        delay = max(0.0, min(delay, remaining))
+    return delay
