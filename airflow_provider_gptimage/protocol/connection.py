@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from airflow_provider_gptimage.exceptions import (
     GPTImageConfigurationError,
 )
@@ -28,8 +30,14 @@ def base_url_from(host: str | None, *, schema: str | None = None, port: int | No
     scheme = host.split("://", 1)[0].lower()
     if scheme not in ("http", "https"):
         raise GPTImageConfigurationError(f"Invalid connection `host`: scheme {scheme!r} is not http or https.")
-    if port and host.count(":") < 2:
-        host = f"{host}:{port}"
+    if port:
+        parts = urlsplit(host)
+        try:
+            has_port = parts.port is not None
+        except ValueError as exc:
+            raise GPTImageConfigurationError(f"Invalid connection `host` {host!r}: {exc}.") from exc
+        if not has_port:
+            host = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{port}"))
     return host
 
 

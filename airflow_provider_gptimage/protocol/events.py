@@ -6,7 +6,7 @@ A trigger emits exactly one of four events; :func:`outcome` turns any of them in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_gptimage import exceptions
@@ -81,10 +81,38 @@ def outcome(event: Mapping[str, Any] | None) -> JobRecord:
         raise GPTImageError(f"Unexpected trigger event {event!r}: expected a status in {STATUSES}.")
     status, job_id = event["status"], event.get("job_id")
     if status in (SUCCESS, FAIL):
-        return check_finished(JobRecord.from_dict(event["record"]))
+        try:
+            record = JobRecord.from_dict(event["record"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GPTImageError(
+                f"Malformed {status!r} trigger event for job {job_id!r}: its `record` is missing or invalid ({exc})."
+            ) from exc
+        return check_finished(record)
     if status == TIMEOUT:
         raise GPTImageTimeoutError(str(event.get("message")), job_id=job_id)
     cls = _error_class(event.get("error_type"))
     error = cls.__new__(cls)
     GPTImageError.__init__(error, str(event.get("message")), job_id=job_id)
     raise error
+
+
+def result_payload(record: JobRecord, outputs: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The task's return value (XCom ``return_value``): JSON-serialisable, never a secret.
+
+    :param record: the job's final record.
+    :param outputs: the copies written to ``destination`` (each with at least ``uri``), if any.
+    """
+    outputs = list(outputs or [])
+    return {
+        "task_id": record.job_id,
+        "state": record.state,
+        "result_urls": list(record.result_urls),
+        "output_uris": [str(o["uri"]) for o in outputs],
+        "outputs": outputs,
+        "cost_time_ms": record.cost_time_ms,
+        "create_time_ms": record.create_time_ms,
+        "complete_time_ms": record.complete_time_ms,
+        "model": record.model,
+        "fail_code": record.fail_code,
+        "fail_message": record.fail_message,
+    }

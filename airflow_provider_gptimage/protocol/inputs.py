@@ -18,7 +18,7 @@ MAX_PROMPT_CHARS = 20_000
 RESOLUTIONS = ("1K", "2K", "4K")
 DOCUMENTED_ASPECT_RATIOS = ("auto", "1:1", "4:5", "3:4", "2:3", "16:9", "9:16", "21:9")
 
-_RATIO = re.compile(r"^([0-9]+):([0-9]+)$")
+_RATIO = re.compile(r"([0-9]+):([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def validate_aspect_ratio(aspect_ratio: object) -> tuple[str | None, list[str]]:
         raise GPTImageValidationError("aspect_ratio", "must be a string such as '16:9' or 'auto'", value=aspect_ratio)
     if aspect_ratio == "auto":
         return aspect_ratio, []
-    match = _RATIO.match(aspect_ratio)
+    match = _RATIO.fullmatch(aspect_ratio)
     if not match or int(match.group(1)) == 0 or int(match.group(2)) == 0:
         raise GPTImageValidationError(
             "aspect_ratio", "must be 'auto' or 'W:H' with positive integers, e.g. '16:9'", value=aspect_ratio

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow_provider_gptimage.exceptions import (
@@ -71,9 +73,10 @@ class JobRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-serialisable primitives (for trigger events and XCom)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["result_urls"] = list(self.result_urls)
-        data["params"] = dict(self.params)
+        # A deep copy: mutating the returned dict must not reach into this (frozen) record.
+        data["params"] = copy.deepcopy(dict(self.params))
         return data
 
     @classmethod
@@ -96,7 +99,8 @@ def excerpt(raw: bytes | str, *, secrets: tuple[str, ...] = ()) -> str:
     """Return a short, single-line excerpt of a body for an error message, with secrets removed."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     text = " ".join(text.split())
-    for secret in secrets:
+    # Longest first, so a secret that contains another one is removed whole.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
     return text if len(text) <= _EXCERPT_CHARS else f"{text[:_EXCERPT_CHARS]}..."
@@ -113,7 +117,7 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError):
         return None
-    return seconds if seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 _ERRORS_BY_CODE: dict[int, tuple[type[GPTImageAPIError], str]] = {
@@ -254,7 +258,7 @@ def _blank_to_none(value: Any) -> str | None:
 def _int_or_none(value: Any) -> int | None:
     try:
         return None if value in (None, "") else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

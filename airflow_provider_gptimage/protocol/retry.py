@@ -7,6 +7,7 @@ they only differ in how they sleep.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,13 +66,22 @@ def may_have_been_processed(error: GPTImageError) -> bool:
     return False
 
 
+def _grown(start: float, factor: float, steps: int, cap: float) -> float:
+    """Return ``min(cap, start * factor**steps)`` without overflowing for a large ``steps``."""
+    try:
+        value = start * factor**steps
+    except OverflowError:
+        return cap
+    return min(cap, value)
+
+
 def backoff_delay(policy: RetryPolicy, attempt: int, rand: float) -> float:
     """Capped exponential backoff with jitter.
 
     :param attempt: the number of the attempt that just failed (1 for the first).
     :param rand: a number in ``[0, 1)`` supplied by the caller.
     """
-    base = min(policy.max_delay, policy.initial_delay * policy.multiplier ** max(0, attempt - 1))
+    base = _grown(policy.initial_delay, policy.multiplier, max(0, attempt - 1), policy.max_delay)
     return base * (1 - policy.jitter) + base * policy.jitter * rand
 
 
@@ -124,9 +134,10 @@ class PollSchedule:
     factor: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.initial <= 0 or self.maximum < self.initial or self.factor < 1:
+        finite = all(math.isfinite(v) for v in (self.initial, self.maximum, self.factor))
+        if not finite or self.initial <= 0 or self.maximum < self.initial or self.factor < 1:
             raise ValueError(
-                "poll schedule needs 0 < initial <= maximum and factor >= 1, "
+                "poll schedule needs finite values with 0 < initial <= maximum and factor >= 1, "
                 f"got initial={self.initial}, maximum={self.maximum}, factor={self.factor}"
             )
 
@@ -137,7 +148,7 @@ def poll_delay(schedule: PollSchedule, polls_done: int, *, remaining: float | No
     :param polls_done: polls already sent for this job.
     :param remaining: seconds left before the deadline; the wait never goes past it.
     """
-    delay = min(schedule.maximum, schedule.initial * schedule.factor**polls_done)
+    delay = _grown(schedule.initial, schedule.factor, polls_done, schedule.maximum)
     if remaining is not None:
         delay = max(0.0, min(delay, remaining))
     return delay

@@ -1,0 +1,289 @@
+"""Hook for the GPT Image 2 job API: authentication, and thin sync/async request loops.
+
+Every decision (validation, parsing, error mapping, when to retry) is made by
+:mod:`airflow_provider_gptimage.protocol`; this module only sends, receives and sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+from urllib3.exceptions import NewConnectionError
+
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage.exceptions import (
+    GPTImageAuthError,
+    GPTImageError,
+    GPTImageNotFoundError,
+    GPTImageTransportError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+#: Seconds one HTTP request may take before it counts as a timeout.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+class GPTImageHook(HttpHook):
+    """Talk to the GPT Image 2 job API with the key kept in a ``gptimage`` connection.
+
+    The API key is the connection's password. The host is optional (default ``https://aigptimage.com``);
+    a host with a scheme, such as ``http://127.0.0.1:8089``, is used as is.
+
+    :param gptimage_conn_id: the connection id (default ``gptimage_default``).
+    :param retry_policy: how hard to retry a request (see :class:`~.protocol.RetryPolicy`).
+    :param request_timeout: seconds one HTTP request may take.
+    :param request_id_prefix: the start of every ``X-Request-ID``, naming the caller (e.g. the task
+        instance and try), so a support ticket can quote it.
+    """
+
+    conn_name_attr = "gptimage_conn_id"
+    default_conn_name = "gptimage_default"
+    conn_type = "gptimage"
+    hook_name = "GPT Image"
+    default_host = protocol.DEFAULT_HOST
+
+    def __init__(
+        self,
+        gptimage_conn_id: str = default_conn_name,
+        *,
+        retry_policy: protocol.RetryPolicy | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        request_id_prefix: str | None = None,
+    ) -> None:
+        super().__init__(method="GET", http_conn_id=gptimage_conn_id)
+        self.gptimage_conn_id = gptimage_conn_id
+        self.retry_policy = retry_policy or protocol.DEFAULT_POLICY
+        self.request_timeout = request_timeout
+        self.request_id_prefix = request_id_prefix or f"gptimage-{uuid.uuid4().hex[:12]}"
+        self._session: requests.Session | None = None
+        self._api_key: str | None = None
+        self._rng = random.Random()
+
+    # ----------------------------------------------------------------------------------------- shared
+    def _configure(self, conn: Any) -> str:
+        """Read base URL and key from a connection; return the key (kept private to this hook)."""
+        self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
+        self._base_url_initialized = True
+        self._api_key = protocol.api_key_from(conn.password, self.gptimage_conn_id)
+        return self._api_key
+
+    def _headers(self, operation: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._api_key}",
+            "X-Request-ID": protocol.request_id(self.request_id_prefix, operation),
+            "Accept": "application/json",
+        }
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._api_key,) if self._api_key else ()
+
+    # ----------------------------------------------------------------------------------------- sync
+    def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None):
+        """Return the ``requests`` session (built once by the HTTP provider, then reused)."""
+        if self._session is None:
+            conn = self.get_connection(self.gptimage_conn_id)
+            self._configure(conn)
+            session = super().get_conn(headers, extra_options)
+            session.auth = None  # the key travels as a Bearer token, never as basic auth
+            self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
+            self._session = session
+        return self._session
+
+    def _request(self, method: str, endpoint: str, operation: str, **kwargs: Any) -> Mapping[str, Any]:
+        session = self.get_conn()
+        failures: list[GPTImageError] = []
+        while True:
+            try:
+                response = session.request(
+                    method,
+                    self.base_url + endpoint,
+                    headers=self._headers(operation),
+                    timeout=self.request_timeout,
+                    **kwargs,
+                )
+                return protocol.parse_envelope(
+                    response.status_code,
+                    response.content,
+                    response.headers,
+                    operation=operation,
+                    job_id=(kwargs.get("params") or {}).get("taskId"),
+                    secrets=self._secrets(),
+                )
+            except requests.RequestException as exc:
+                failures.append(_transport_error(operation, exc, self.request_timeout))
+            except GPTImageError as exc:
+                failures.append(exc)
+            delay = protocol.decide_retry(self.retry_policy, operation, failures, self._rng.random())
+            if delay is None:
+                raise failures[-1]
+            self.log.warning(
+                "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
+            )
+            time.sleep(delay)
+
+    def create_task(
+        self,
+        prompt: str,
+        *,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        quality: str | None = None,
+        output_format: str | None = None,
+        model: str = protocol.MODEL,
+    ) -> str:
+        """Create a generation job and return its id; validates every argument before sending anything.
+
+        The API has no idempotency key: a create retried after a timeout or a 5xx may pay twice. The
+        retry policy's ``ambiguous_create_retries`` (default 1) bounds that, and each such retry is logged.
+        """
+        request, warnings = protocol.build_request(
+            prompt,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            quality=quality,
+            output_format=output_format,
+            model=model,
+        )
+        for warning in warnings:
+            self.log.warning(warning)
+        return self.submit(request)
+
+    def submit(self, request: protocol.GenerationRequest) -> str:
+        """Send an already validated request (see :func:`~.protocol.build_request`); return the job id."""
+        data = self._request("POST", protocol.CREATE_ENDPOINT, protocol.CREATE, json=request.body())
+        job_id = protocol.parse_create(data)
+        self.log.info("Created GPT Image job %s", job_id)
+        return job_id
+
+    def get_task(self, job_id: str) -> protocol.JobRecord:
+        """Return the job's current record (one ``recordInfo`` poll, retried on transient faults)."""
+        data = self._request("GET", protocol.RECORD_ENDPOINT, protocol.POLL, params={"taskId": job_id})
+        return protocol.parse_record(data, job_id=job_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key without spending credits: poll an id that cannot exist (404 means the key works)."""
+        probe = f"connection-test-{uuid.uuid4()}"
+        try:
+            self.get_task(probe)
+        except GPTImageNotFoundError:
+            return True, "Connection successfully tested: the API key was accepted."
+        except GPTImageAuthError:
+            return False, "The API key was rejected (HTTP 401): check the connection's password."
+        except GPTImageError as exc:
+            return False, str(exc)
+        return True, "Connection successfully tested."
+
+    def close(self) -> None:
+        """Close the sync session."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    # ----------------------------------------------------------------------------------------- async
+    async def aconfigure(self) -> None:
+        """Fetch the connection without blocking the event loop, and read base URL and key from it."""
+        if self._api_key is not None:
+            return
+        try:
+            from airflow.providers.common.compat.connection import get_async_connection
+        except ImportError:  # pragma: no cover - older common-compat
+            conn = await self.aget_connection(self.gptimage_conn_id)
+        else:
+            conn = await get_async_connection(self.gptimage_conn_id, hook=self)
+        self._configure(conn)
+
+    async def _arequest(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        endpoint: str,
+        operation: str,
+        deadline: float | None = None,
+        **kwargs: Any,
+    ) -> Mapping[str, Any]:
+        import aiohttp
+
+        await self.aconfigure()
+        failures: list[GPTImageError] = []
+        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        while True:
+            try:
+                async with session.request(
+                    method, self.base_url + endpoint, headers=self._headers(operation), timeout=timeout, **kwargs
+                ) as response:
+                    raw = await response.read()
+                return protocol.parse_envelope(
+                    response.status,
+                    raw,
+                    response.headers,
+                    operation=operation,
+                    job_id=(kwargs.get("params") or {}).get("taskId"),
+                    secrets=self._secrets(),
+                )
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failures.append(_atransport_error(operation, exc, self.request_timeout))
+            except GPTImageError as exc:
+                failures.append(exc)
+            remaining = None if deadline is None else deadline - time.time()
+            delay = protocol.decide_retry(
+                self.retry_policy, operation, failures, self._rng.random(), remaining=remaining
+            )
+            if delay is None:
+                raise failures[-1]
+            self.log.warning(
+                "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
+            )
+            await asyncio.sleep(delay)
+
+    async def aget_task(
+        self, job_id: str, *, session: aiohttp.ClientSession | None = None, deadline: float | None = None
+    ) -> protocol.JobRecord:
+        """Return the job's current record, asynchronously (GET only: safe to repeat).
+
+        :param session: an ``aiohttp`` session to reuse across polls; one is opened and closed when omitted.
+        :param deadline: epoch seconds after which transient failures are no longer retried.
+        """
+        if session is None:
+            async with new_client_session() as own:
+                return await self.aget_task(job_id, session=own, deadline=deadline)
+        data = await self._arequest(
+            session, "GET", protocol.RECORD_ENDPOINT, protocol.POLL, deadline, params={"taskId": job_id}
+        )
+        return protocol.parse_record(data, job_id=job_id)
+
+
+def new_client_session(limit: int = 100) -> aiohttp.ClientSession:
+    """Return an ``aiohttp`` session with a keep-alive connection pool."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60))
+
+
+def _transport_error(operation: str, exc: requests.RequestException, timeout: float) -> GPTImageTransportError:
+    if isinstance(exc, requests.ConnectTimeout):
+        return GPTImageTransportError(f"{operation}: could not connect within {timeout:g}s.", request_sent=False)
+    if isinstance(exc, requests.Timeout):
+        return GPTImageTransportError(f"{operation}: no answer within {timeout:g}s.")
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    refused = isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+    what = "connection refused or unreachable" if refused else f"connection failed ({type(exc).__name__})"
+    return GPTImageTransportError(f"{operation}: {what}.", request_sent=not refused)
+
+
+def _atransport_error(operation: str, exc: BaseException, timeout: float) -> GPTImageTransportError:
+    import aiohttp
+
+    if isinstance(exc, asyncio.TimeoutError):
+        return GPTImageTransportError(f"{operation}: no answer within {timeout:g}s.")
+    refused = isinstance(exc, aiohttp.ClientConnectorError)
+    what = "connection refused or unreachable" if refused else f"connection failed ({type(exc).__name__})"
+    return GPTImageTransportError(f"{operation}: {what}.", request_sent=not refused)

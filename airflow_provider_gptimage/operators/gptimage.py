@@ -1,0 +1,228 @@
+"""Operator that generates images with GPT Image 2 without holding a worker slot while they are made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
+from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix, wait_in_worker
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+#: ``task_state_store`` key holding the job this task instance started (survives retries).
+STATE_KEY = "gptimage_job"
+
+
+class GPTImageGenerateOperator(BaseOperator):
+    """Generate an image from a prompt, deferring while the service makes it.
+
+    The job is created in the worker; the task then defers to :class:`GPTImageTaskTrigger`, which polls
+    from the triggerer, so no worker slot is held for the minute or so an image takes. The job id is
+    kept in the task instance's ``task_state_store``: a retry re-attaches to the job it already started
+    (or collects its result) instead of paying for a new one.
+
+    .. code-block:: python
+
+        GPTImageGenerateOperator(
+            task_id="hero_image",
+            prompt="A watercolor fox in a snowy forest, {{ ds }}",
+            aspect_ratio="16:9",
+            resolution="2K",
+            destination="s3://my-bucket/images/{{ ds }}/",
+            destination_conn_id="aws_default",
+        )
+
+    :param prompt: the description of the image, at most 20,000 characters (templated).
+    :param aspect_ratio: ``auto`` or ``W:H``, e.g. ``16:9`` (templated).
+    :param resolution: ``1K``, ``2K`` or ``4K`` (templated).
+    :param quality: passed through to the image backend (templated).
+    :param output_format: passed through to the image backend (templated).
+    :param model: the model; only ``gpt-image-2-text-to-image`` exists.
+    :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
+    :param wait_for_completion: wait for the image; ``False`` returns right after the job is created.
+    :param deferrable: wait in the triggerer (default) rather than polling in the worker.
+    :param poll_interval: seconds before the second poll; waits then grow by half up to ``max_poll_interval``.
+    :param max_poll_interval: the longest wait between polls.
+    :param timeout: the longest wait for the job, from its creation (seconds or timedelta; ``None``: no limit).
+    :param destination: folder to copy the images into: a URI string or an ``ObjectStoragePath``
+        (``file://``, ``s3://``, ``gs://``...) (templated). Result URLs expire within about a day.
+    :param destination_conn_id: connection for the object store of ``destination``.
+    :param filename: base name of the copied image(s), e.g. a SKU; default: the job id (templated).
+    """
+
+    template_fields: Sequence[str] = (
+        "prompt",
+        "aspect_ratio",
+        "resolution",
+        "quality",
+        "output_format",
+        "destination",
+        "filename",
+    )
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        prompt: str,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        quality: str | None = None,
+        output_format: str | None = None,
+        model: str = protocol.MODEL,
+        gptimage_conn_id: str = "gptimage_default",
+        wait_for_completion: bool = True,
+        deferrable: bool = True,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        timeout: float | timedelta | None = timedelta(hours=1),
+        destination: Any = None,
+        destination_conn_id: str | None = None,
+        filename: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.prompt = prompt
+        self.aspect_ratio = aspect_ratio
+        self.resolution = resolution
+        self.quality = quality
+        self.output_format = output_format
+        self.model = model
+        self.gptimage_conn_id = gptimage_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.timeout = timeout
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.filename = filename
+        # Static arguments fail when the DAG is parsed; templated ones are checked at execution.
+        for warning in protocol.validate_static_arguments(self._request_arguments()):
+            self.log.warning(warning)
+        protocol.PollSchedule(initial=poll_interval, maximum=max(poll_interval, max_poll_interval))
+
+    def _request_arguments(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "resolution": self.resolution,
+            "quality": self.quality,
+            "output_format": self.output_format,
+            "model": self.model,
+        }
+
+    def _hook(self, context: Context) -> GPTImageHook:
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        return GPTImageHook(self.gptimage_conn_id, request_id_prefix=request_id_prefix(context))
+
+    # ------------------------------------------------------------------------------------------ execute
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate, create (or re-attach to) the job, then defer, poll, or return at once."""
+        request, warnings = protocol.build_request(**self._request_arguments())
+        for warning in warnings:
+            self.log.warning(warning)
+        if self.destination:
+            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
+
+            check_destination(resolve_destination(self.destination, self.destination_conn_id))
+        hook = self._hook(context)
+        job_id, created_at, record = self._attach_or_create(hook, request, context)
+        if record is not None and record.is_success:
+            self.log.info("Job %s already succeeded in an earlier try; collecting its result", job_id)
+            return self._finish(record, context)
+        if not self.wait_for_completion:
+            return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
+        deadline = deadline_after(self.timeout, created_at)
+        if not self.deferrable:
+            schedule = protocol.PollSchedule(self.poll_interval, max(self.poll_interval, self.max_poll_interval))
+            return self._finish(
+                wait_in_worker(hook, job_id, deadline=deadline, schedule=schedule, log=self.log), context
+            )
+        from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
+
+        self.log.info("Deferring while job %s is generated", job_id)
+        self.defer(
+            trigger=GPTImageTaskTrigger(
+                job_id=job_id,
+                gptimage_conn_id=self.gptimage_conn_id,
+                deadline=deadline,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                request_id_prefix=hook.request_id_prefix,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: raise the typed error of any outcome but success, else finish."""
+        return self._finish(events.outcome(event), context)
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _finish(self, record: protocol.JobRecord, context: Context) -> dict[str, Any]:
+        ti = context.get("ti")
+        provenance = {
+            "prompt": self.prompt,
+            "dag_id": getattr(ti, "dag_id", None),
+            "run_id": getattr(ti, "run_id", None),
+            "task_id": getattr(ti, "task_id", None),
+            "map_index": getattr(ti, "map_index", None),
+        }
+        return finish(
+            record,
+            destination=self.destination,
+            destination_conn_id=self.destination_conn_id,
+            filename=self.filename,
+            provenance=provenance,
+            log=self.log,
+        )
+
+    def _attach_or_create(
+        self, hook: GPTImageHook, request: protocol.GenerationRequest, context: Context
+    ) -> tuple[str, float, protocol.JobRecord | None]:
+        """Return (job id, creation time, record if known), re-attaching to this task's earlier job if any."""
+        store = context.get("task_state_store")  # type: ignore[call-overload]
+        fingerprint = hashlib.sha256(json.dumps(request.body(), sort_keys=True).encode()).hexdigest()
+        if store is None:
+            self.log.warning(
+                "This Airflow has no task_state_store (Airflow < 3.3): a retry cannot re-attach to the job "
+                "this try starts, and may pay for a second image."
+            )
+        else:
+            saved = store.get(STATE_KEY)
+            if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint and saved.get("job_id"):
+                record = self._saved_job(hook, str(saved["job_id"]))
+                if record is not None:
+                    created = saved.get("created_at")
+                    return record.job_id, float(created) if isinstance(created, (int, float)) else time.time(), record
+        job_id = hook.submit(request)
+        created_at = time.time()
+        if store is not None:
+            store.set(STATE_KEY, {"job_id": job_id, "fingerprint": fingerprint, "created_at": created_at})
+        return job_id, created_at, None
+
+    def _saved_job(self, hook: GPTImageHook, job_id: str) -> protocol.JobRecord | None:
+        """Return the earlier job's record when it can be reused (running or succeeded), else ``None``."""
+        try:
+            record = hook.get_task(job_id)
+        except GPTImageNotFoundError:
+            self.log.warning("Job %s from an earlier try is unknown to the service; creating a new one", job_id)
+            return None
+        if record.is_failed:
+            self.log.warning("Job %s from an earlier try failed (%s); creating a new one", job_id, record.fail_message)
+            return None
+        self.log.info("Re-attaching to job %s from an earlier try (state %s)", job_id, record.state)
+        return record

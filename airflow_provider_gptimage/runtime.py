@@ -1,0 +1,100 @@
+"""Worker-side steps shared by the operator and the sensor: waiting without deferral, and finishing.
+
+Decisions stay in :mod:`airflow_provider_gptimage.protocol`; this module only loops, sleeps and copies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
+from airflow_provider_gptimage.protocol import JobRecord, PollSchedule, poll_delay, request_id
+from airflow_provider_gptimage.protocol.events import check_finished, result_payload
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+
+def seconds(value: float | timedelta | None) -> float | None:
+    """Return a duration in seconds (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def deadline_after(timeout: float | timedelta | None, start: float | None = None) -> float | None:
+    """Return the absolute deadline (epoch seconds) ``timeout`` after ``start`` (default: now)."""
+    span = seconds(timeout)
+    return None if span is None else (time.time() if start is None else start) + span
+
+
+def request_id_prefix(context: Mapping[str, Any]) -> str:
+    """Name the task instance and try in every ``X-Request-ID`` (dag, run, task, map index, try)."""
+    ti = context.get("ti") or context.get("task_instance")
+    if ti is None:
+        return "airflow"
+    map_index = getattr(ti, "map_index", -1)
+    return request_id(
+        "airflow",
+        getattr(ti, "dag_id", None),
+        getattr(ti, "run_id", None),
+        getattr(ti, "task_id", None),
+        f"map{map_index}" if map_index is not None and map_index >= 0 else None,
+        f"try{getattr(ti, 'try_number', 0)}",
+    )
+
+
+def wait_in_worker(
+    hook: GPTImageHook,
+    job_id: str,
+    *,
+    deadline: float | None,
+    schedule: PollSchedule,
+    log: logging.Logger | Any,
+) -> JobRecord:
+    """Poll in the worker (``deferrable=False``) with the same protocol code the trigger uses."""
+    polls, last_state = 0, None
+    while True:
+        record = hook.get_task(job_id)
+        polls += 1
+        if record.is_finished:
+            return check_finished(record)
+        if record.state != last_state:
+            log.info("Job %s is %s", job_id, record.state)
+            last_state = record.state
+        remaining = None if deadline is None else deadline - time.time()
+        if remaining is not None and remaining <= 0:
+            raise GPTImageTimeoutError(
+                f"Job {job_id} did not finish before its deadline (last state: {record.state}). The service may "
+                "still finish and bill it; poll it with GPTImageTaskSensor to collect the image.",
+                job_id=job_id,
+            )
+        time.sleep(poll_delay(schedule, polls - 1, remaining=remaining))
+
+
+def finish(
+    record: JobRecord,
+    *,
+    destination: Any,
+    destination_conn_id: str | None,
+    filename: str | None,
+    provenance: Mapping[str, Any] | None,
+    log: logging.Logger | Any,
+) -> dict[str, Any]:
+    """Copy the images to ``destination`` (if set) and return the task's JSON-serialisable result."""
+    record = check_finished(record)
+    outputs: list[dict[str, Any]] = []
+    if destination:
+        from airflow_provider_gptimage.outputs import copy_results, resolve_destination
+
+        folder = resolve_destination(destination, destination_conn_id)
+        written = copy_results(record, folder, filename=filename, provenance=provenance)
+        outputs = [item.to_dict() for item in written]
+        for item in outputs:
+            log.info("Stored %s", item["uri"])
+    return result_payload(record, outputs)

@@ -1,0 +1,125 @@
+"""Sensor that waits for a GPT Image job created elsewhere (another DAG, a script, the web app)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class GPTImageTaskSensor(BaseSensorOperator):
+    """Wait for a job id to end, then copy its images like :class:`GPTImageGenerateOperator` does.
+
+    Deferrable by default: the wait happens in the triggerer. It never creates a job, so it can never
+    pay for one.
+
+    .. code-block:: python
+
+        GPTImageTaskSensor(
+            task_id="wait_for_banner",
+            gptimage_task_id="{{ ti.xcom_pull(task_ids='start_banner')['task_id'] }}",
+            destination="file:///data/banners/",
+        )
+
+    :param gptimage_task_id: the API's job id to wait for (templated).
+    :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
+    :param deferrable: wait in the triggerer (default) rather than poking from the worker.
+    :param poll_interval: seconds before the second poll when deferred (later waits grow up to
+        ``max_poll_interval``); when not deferred, ``poke_interval`` applies.
+    :param max_poll_interval: the longest wait between polls when deferred.
+    :param destination: folder to copy the images into (templated); see the operator.
+    :param destination_conn_id: connection for the object store of ``destination``.
+    :param filename: base name of the copied image(s) (templated).
+    """
+
+    template_fields: Sequence[str] = ("gptimage_task_id", "destination", "filename")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        gptimage_task_id: str,
+        gptimage_conn_id: str = "gptimage_default",
+        deferrable: bool = True,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        destination: Any = None,
+        destination_conn_id: str | None = None,
+        filename: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
+        super().__init__(**kwargs)
+        self.gptimage_task_id = gptimage_task_id
+        self.gptimage_conn_id = gptimage_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.filename = filename
+
+    def _job_id(self) -> str:
+        job_id = self.gptimage_task_id
+        if not isinstance(job_id, str) or not job_id.strip():
+            from airflow_provider_gptimage.exceptions import GPTImageValidationError
+
+            raise GPTImageValidationError("gptimage_task_id", "must be a non-empty job id string", value=job_id)
+        return job_id.strip()
+
+    def execute(self, context: Context) -> Any:
+        """Defer to the trigger (default), or poke from the worker like any sensor."""
+        job_id = self._job_id()
+        if self.destination:
+            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
+
+            check_destination(resolve_destination(self.destination, self.destination_conn_id))
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
+
+        self.defer(
+            trigger=GPTImageTaskTrigger(
+                job_id=job_id,
+                gptimage_conn_id=self.gptimage_conn_id,
+                deadline=deadline_after(self.timeout),
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                request_id_prefix=request_id_prefix(context),
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        """One poll from the worker; done (with the result as XCom) once the job ends."""
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        hook = GPTImageHook(self.gptimage_conn_id, request_id_prefix=request_id_prefix(context))
+        record = hook.get_task(self._job_id())
+        if not record.is_finished:
+            self.log.info("Job %s is %s", record.job_id, record.state)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(record))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: raise the typed error of any outcome but success, else finish."""
+        return self._finish(events.outcome(event))
+
+    def _finish(self, record: protocol.JobRecord) -> dict[str, Any]:
+        return finish(
+            record,
+            destination=self.destination,
+            destination_conn_id=self.destination_conn_id,
+            filename=self.filename,
+            provenance={"sensor_task_id": self.task_id},
+            log=self.log,
+        )

@@ -1,0 +1,121 @@
+"""Trigger that polls a GPT Image job from the triggerer until it ends.
+
+Built for thousands of jobs in one triggerer: it only ever sends GETs (a trigger may run twice, and a
+POST here could pay twice), shares one keep-alive connection pool with every other trigger of this
+provider in the same event loop, does no blocking I/O, and serializes only primitives: the conn id, the
+job id, the poll settings and an absolute deadline (a triggerer restart does not restart the clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_gptimage.exceptions import GPTImageError
+from airflow_provider_gptimage.protocol import PollSchedule, RetryPolicy, poll_delay
+from airflow_provider_gptimage.protocol.events import error_event, record_event, timeout_event
+from airflow_provider_gptimage.triggers.session import shared_client_session
+
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_MAX_POLL_INTERVAL = 30.0
+DEFAULT_MAX_TRANSIENT_ERRORS = 8
+
+
+class GPTImageTaskTrigger(BaseTrigger):
+    """Poll ``recordInfo`` for one job and fire one event when it ends, fails, errs or times out.
+
+    Events (see :mod:`airflow_provider_gptimage.protocol.events`): ``success`` and ``fail`` carry the
+    job record; ``error`` carries the error class name and message; ``timeout`` the last state seen.
+
+    :param job_id: the API's job id (``taskId``).
+    :param gptimage_conn_id: the ``gptimage`` connection; the key is fetched in the triggerer, never stored.
+    :param deadline: epoch seconds after which the trigger gives up with a ``timeout`` event; ``None``
+        waits forever.
+    :param poll_interval: seconds before the second poll; later waits grow by half each time.
+    :param max_poll_interval: the longest wait between polls.
+    :param max_transient_errors: transient failures in a row (429, 5xx, timeouts...) tolerated per poll.
+    :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        gptimage_conn_id: str = "gptimage_default",
+        deadline: float | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        request_id_prefix: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.gptimage_conn_id = gptimage_conn_id
+        self.deadline = deadline
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.max_transient_errors = int(max_transient_errors)
+        self.request_id_prefix = request_id_prefix
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the dotted path and primitive kwargs (never a secret)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "gptimage_conn_id": self.gptimage_conn_id,
+                "deadline": self.deadline,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "max_transient_errors": self.max_transient_errors,
+                "request_id_prefix": self.request_id_prefix,
+            },
+        )
+
+    def _remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def _hook(self) -> Any:
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        return GPTImageHook(
+            self.gptimage_conn_id,
+            retry_policy=RetryPolicy(max_attempts=self.max_transient_errors),
+            request_id_prefix=self.request_id_prefix,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the job ends or the deadline passes; yield exactly one event."""
+        hook = self._hook()
+        schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
+        polls, last_state = 0, None
+        async with shared_client_session() as session:
+            while True:
+                remaining = self._remaining()
+                if remaining is not None and remaining <= 0:
+                    yield TriggerEvent(timeout_event(self.job_id, last_state, self._timeout_message(last_state)))
+                    return
+                try:
+                    record = await hook.aget_task(self.job_id, session=session, deadline=self.deadline)
+                except GPTImageError as exc:
+                    self.log.error("Polling job %s gave up: %s", self.job_id, exc)
+                    yield TriggerEvent(error_event(self.job_id, exc))
+                    return
+                polls += 1
+                if record.is_finished:
+                    self.log.info("Job %s ended in state %s after %d polls", self.job_id, record.state, polls)
+                    yield TriggerEvent(record_event(record))
+                    return
+                if record.state != last_state:
+                    self.log.info("Job %s is %s", self.job_id, record.state)
+                    last_state = record.state
+                await asyncio.sleep(poll_delay(schedule, polls - 1, remaining=self._remaining()))
+
+    def _timeout_message(self, last_state: str | None) -> str:
+        return (
+            f"Job {self.job_id} did not finish before its deadline (last state: {last_state or 'unknown'}). "
+            "The service may still finish and bill it; poll it with GPTImageTaskSensor to collect the image."
+        )
