@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(PY) -m airflow_provider_gptimage.demo --output demo-output
+	$(PY) scripts/demo.py --output demo-output
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_provider_gptimage example_dags tests
-	$(VENV)/bin/ruff format --check airflow_provider_gptimage example_dags tests
+	$(VENV)/bin/ruff check airflow_provider_gptimage example_dags tests scripts
+	$(VENV)/bin/ruff format --check airflow_provider_gptimage example_dags tests scripts
 
 typecheck: venv
 	$(VENV)/bin/mypy

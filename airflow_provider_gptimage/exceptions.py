@@ -47,6 +47,9 @@ class GPTImageValidationError(GPTImageError, ValueError):
     :param rule: the rule it breaks, in plain words.
     """
 
+    parameter: str = ""
+    rule: str = ""
+
     def __init__(self, parameter: str, rule: str, *, value: object = None) -> None:
         shown = "" if value is None else f" (got {_short_repr(value)})"
         super().__init__(f"Invalid `{parameter}`: {rule}{shown}. Nothing was sent to the API.")
@@ -65,6 +68,10 @@ class GPTImageAPIError(GPTImageError):
     :param code: the ``code`` field of the body (the API may send errors as HTTP 200 with a body code).
     :param retry_after: seconds the service asked us to wait (``Retry-After``), if it said.
     """
+
+    status: int | None = None
+    code: int | None = None
+    retry_after: float | None = None
 
     def __init__(
         self,

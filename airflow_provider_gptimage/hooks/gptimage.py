@@ -51,6 +51,10 @@ class GPTImageHook(HttpHook):
     hook_name = "GPT Image"
     default_host = protocol.DEFAULT_HOST
 
+    #: How the loops wait between retries (tests replace these to run without sleeping).
+    sleep = staticmethod(time.sleep)
+    asleep = staticmethod(asyncio.sleep)
+
     def __init__(
         self,
         gptimage_conn_id: str = default_conn_name,
@@ -128,7 +132,7 @@ class GPTImageHook(HttpHook):
             self.log.warning(
                 "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
             )
-            time.sleep(delay)
+            self.sleep(delay)
 
     def create_task(
         self,
@@ -242,7 +246,7 @@ class GPTImageHook(HttpHook):
             self.log.warning(
                 "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
             )
-            await asyncio.sleep(delay)
+            await self.asleep(delay)
 
     async def aget_task(
         self, job_id: str, *, session: aiohttp.ClientSession | None = None, deadline: float | None = None

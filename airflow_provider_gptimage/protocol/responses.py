@@ -84,7 +84,7 @@ class JobRecord:
         """Rebuild a record from :meth:`to_dict` output."""
         values = dict(data)
         values["result_urls"] = tuple(values.get("result_urls") or ())
-        values["params"] = dict(values.get("params") or {})
+        values["params"] = copy.deepcopy(dict(values.get("params") or {}))
         return cls(**values)
 
 

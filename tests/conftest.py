@@ -1,0 +1,126 @@
+"""Test-session set-up: an isolated AIRFLOW_HOME, the bundled simulator, a fake connection.
+
+The environment is set at import time, before anything imports airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_HOME = Path(tempfile.mkdtemp(prefix="gptimage-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "tests" / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+
+#: An obviously fake key; tests assert it never leaks.
+FAKE_API_KEY = "sk-test-fake-key-do-not-leak"
+
+from airflow_provider_gptimage.simulator import GPTImageSimulator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[GPTImageSimulator]:
+    """One in-process simulator for the session (fast jobs); tests reset it through ``simulator``."""
+    with GPTImageSimulator(generation_seconds=0.3) as sim:
+        yield sim
+
+
+@pytest.fixture
+def simulator(simulator_server: GPTImageSimulator) -> Iterator[GPTImageSimulator]:
+    """The session simulator, reset to defaults (jobs, counters, faults, configuration) for this test."""
+    simulator_server.reset()
+    simulator_server.configure(
+        generation_seconds=0.3,
+        active_task_limit=None,
+        rate_limit_per_second=None,
+        credits=None,
+        variations=False,
+        errors_as_http_200=False,
+        result_url_ttl_seconds=None,
+        images_per_job=1,
+        result_padding_bytes=0,
+    )
+    yield simulator_server
+    simulator_server.clear_faults()
+
+
+def connection_json(url: str, key: str | None = FAKE_API_KEY) -> str:
+    """The ``AIRFLOW_CONN_*`` JSON of a gptimage connection to ``url``."""
+    conn: dict[str, object] = {"conn_type": "gptimage", "host": url}
+    if key is not None:
+        conn["password"] = key
+    return json.dumps(conn)
+
+
+@pytest.fixture
+def gptimage_conn(simulator: GPTImageSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point ``gptimage_default`` at the simulator (through the environment variable users set)."""
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url))
+    return "gptimage_default"
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make the hook's retry waits instant; return the delays it asked for (frozen time, not sleeping)."""
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+    delays: list[float] = []
+
+    async def asleep(delay: float) -> None:
+        delays.append(delay)
+
+    monkeypatch.setattr(GPTImageHook, "sleep", staticmethod(delays.append))
+    monkeypatch.setattr(GPTImageHook, "asleep", staticmethod(asleep))
+    return delays
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A fresh metadata DB (SQLite in the session's AIRFLOW_HOME) for ``dag.test()``."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+    return _HOME / "airflow.db"
+
+
+def run_dag(dag_id: str, monkeypatch: pytest.MonkeyPatch, **env: str):
+    """Parse ``tests/dags`` with ``env`` set (as a DagBag does) and run ``dag_id`` with ``dag.test()``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id).test()
+
+
+def xcom_value(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):
+    """Read one XCom value the run stored, deserialised."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(
+            XComModel.get_many(
+                run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key=key, map_indexes=map_index
+            )
+        ).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def database_text(db_path: Path) -> str:
+    """Every row of every table of the metadata DB, as SQL text (to search for leaked secrets)."""
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        return "\n".join(conn.iterdump())

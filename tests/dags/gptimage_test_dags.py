@@ -1,0 +1,49 @@
+"""DAGs the operator tests run with dag.test(); their arguments come from environment variables."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
+from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
+
+PROMPT = os.environ.get("GPTIMAGE_TEST_PROMPT", "a test image for {{ ds }}")
+DESTINATION = os.environ.get("GPTIMAGE_TEST_DESTINATION") or None
+
+with DAG("gptimage_generate", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    GPTImageGenerateOperator(
+        task_id="generate",
+        prompt=PROMPT,
+        aspect_ratio="3:2",
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+        destination=DESTINATION,
+        retries=int(os.environ.get("GPTIMAGE_TEST_RETRIES", "0")),
+        retry_delay=timedelta(seconds=0),
+    )
+
+with DAG("gptimage_generate_sync", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    GPTImageGenerateOperator(
+        task_id="generate",
+        prompt=PROMPT,
+        deferrable=False,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+        destination=DESTINATION,
+    )
+
+with DAG("gptimage_fire_and_sense", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    start = GPTImageGenerateOperator(task_id="start", prompt=PROMPT, wait_for_completion=False)
+    (
+        GPTImageTaskSensor(
+            task_id="sense",
+            gptimage_task_id="{{ ti.xcom_pull(task_ids='start')['task_id'] }}",
+            poll_interval=0.05,
+            max_poll_interval=0.2,
+            destination=DESTINATION,
+        )
+        << start
+    )

@@ -1,0 +1,138 @@
+"""GPTImageTaskTrigger: serialization of primitives only, real polling against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.protocol.events import outcome
+from airflow_provider_gptimage.triggers import session as shared
+from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
+from tests.conftest import FAKE_API_KEY
+
+
+def make_trigger(job_id: str, **kwargs) -> GPTImageTaskTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("max_poll_interval", 0.2)
+    return GPTImageTaskTrigger(job_id=job_id, **kwargs)
+
+
+async def first_event(trigger: GPTImageTaskTrigger) -> dict:
+    event = await asyncio.wait_for(trigger.run().__anext__(), timeout=30)
+    return event.payload
+
+
+def test_serialize_round_trip_has_only_primitives():
+    trigger = GPTImageTaskTrigger(
+        job_id="job-1",
+        gptimage_conn_id="conn",
+        deadline=1.5e9,
+        poll_interval=3,
+        max_poll_interval=20,
+        max_transient_errors=4,
+        request_id_prefix="airflow:x",
+    )
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_gptimage.triggers.gptimage.GPTImageTaskTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert all(isinstance(v, (str, int, float, type(None))) for v in kwargs.values())
+    again = GPTImageTaskTrigger(**kwargs)
+    assert again.serialize() == (path, kwargs)
+    assert FAKE_API_KEY not in json.dumps(kwargs)
+
+
+def test_max_poll_interval_never_below_poll_interval():
+    assert GPTImageTaskTrigger(job_id="j", poll_interval=10, max_poll_interval=1).max_poll_interval == 10
+
+
+async def test_success_event(gptimage_conn, simulator):
+    job_id = GPTImageHook().create_task("a trigger success")
+    payload = await first_event(make_trigger(job_id))
+    assert payload["status"] == "success"
+    assert payload["job_id"] == job_id
+    record = outcome(payload)
+    assert record.result_urls
+    stats = simulator.stats()
+    assert stats.creates == 1  # the trigger never POSTs
+    assert stats.create_attempts == 1
+    assert stats.polls >= 2
+
+
+async def test_fail_event_carries_fail_code(gptimage_conn, simulator):
+    from airflow_provider_gptimage.exceptions import GPTImageJobFailedError
+
+    job_id = GPTImageHook().create_task("this one breaks [sim:fail]")
+    payload = await first_event(make_trigger(job_id))
+    assert payload["status"] == "fail"
+    with pytest.raises(GPTImageJobFailedError) as info:
+        outcome(payload)
+    assert info.value.fail_code and info.value.fail_message
+    assert job_id in str(info.value)
+
+
+async def test_deadline_gives_timeout_event(gptimage_conn, simulator):
+    job_id = GPTImageHook().create_task("this one never ends [sim:stuck]")
+    payload = await first_event(make_trigger(job_id, deadline=time.time() + 0.3))
+    assert payload["status"] == "timeout"
+    assert payload["last_state"] == "waiting"
+    assert "did not finish" in payload["message"]
+
+
+async def test_past_deadline_times_out_without_polling(gptimage_conn, simulator):
+    payload = await first_event(make_trigger("any-job", deadline=time.time() - 1))
+    assert payload["status"] == "timeout"
+    assert simulator.stats().polls == 0
+
+
+async def test_transient_faults_are_tolerated(gptimage_conn, simulator, no_sleep):
+    job_id = GPTImageHook().create_task("a bumpy ride")
+    for fault in ("http_503", "http_429", "html_error", "invalid_json", "reset"):
+        simulator.inject("recordInfo", fault, times=1)
+    payload = await first_event(make_trigger(job_id))
+    assert payload["status"] == "success"
+    assert len(no_sleep) == 5
+
+
+async def test_bounded_transient_failures_give_error_event(gptimage_conn, simulator, no_sleep):
+    job_id = GPTImageHook().create_task("a broken service")
+    simulator.inject("recordInfo", "http_500", times=50)
+    payload = await first_event(make_trigger(job_id, max_transient_errors=3))
+    assert payload["status"] == "error"
+    assert payload["error_type"] == "GPTImageServiceUnavailableError"
+    assert len(no_sleep) == 2
+    assert json.loads(json.dumps(payload)) == payload
+
+
+async def test_unknown_job_gives_error_event(gptimage_conn, simulator):
+    payload = await first_event(make_trigger("no-such-job"))
+    assert payload["status"] == "error"
+    assert payload["error_type"] == "GPTImageNotFoundError"
+
+
+async def test_many_triggers_share_one_session_and_close_it(gptimage_conn, simulator):
+    hook = GPTImageHook()
+    jobs = [hook.create_task(f"shared pool {i}") for i in range(20)]
+    payloads = await asyncio.gather(*(first_event(make_trigger(j)) for j in jobs))
+    assert {p["status"] for p in payloads} == {"success"}
+    assert shared._pools.get(asyncio.get_running_loop()) is None  # closed after the last trigger
+
+
+async def test_cancelled_trigger_releases_the_session(gptimage_conn, simulator):
+    job_id = GPTImageHook().create_task("cancelled wait [sim:stuck]")
+    task = asyncio.ensure_future(first_event(make_trigger(job_id)))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert shared._pools.get(asyncio.get_running_loop()) is None
+
+
+async def test_key_never_in_trigger_logs(gptimage_conn, simulator, capsys):
+    job_id = GPTImageHook().create_task("a quiet trigger")
+    await first_event(make_trigger(job_id))
+    captured = capsys.readouterr()
+    assert FAKE_API_KEY not in captured.out + captured.err
