@@ -171,6 +171,19 @@ class GPTImageResultError(GPTImageError):
     """A result image could not be fetched or kept (expired URL, not an image, refused address)."""
 
 
+class GPTImageBatchFailedError(GPTImageError):
+    """Items of a batch failed (``failure_policy`` ``fail_fast`` or ``fail_at_end``); the message sums them up.
+
+    :param failed_keys: the keys of the failed items (the first ones, when there are many).
+    """
+
+    failed_keys: tuple[str, ...] = ()
+
+    def __init__(self, message: str, *, failed_keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.failed_keys = failed_keys
+
+
 def _short_repr(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."

@@ -35,9 +35,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {},
             }
         ],
-        "hooks": [
-            {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.hooks.gptimage"]}
-        ],
+        "hooks": [{"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.hooks.gptimage"]}],
         "operators": [
             {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.operators.gptimage"]}
         ],

@@ -6,7 +6,7 @@ Decisions stay in :mod:`airflow_provider_gptimage.protocol`; this module only lo
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,25 @@ def finish(
     if destination:
         from airflow_provider_gptimage.outputs import copy_results, resolve_destination
 
-        folder = resolve_destination(destination, destination_conn_id)
+        folder = resolve_destination(destination, destination_conn_id or None)
         written = copy_results(record, folder, filename=filename, provenance=provenance)
         outputs = [item.to_dict() for item in written]
         for item in outputs:
             log.info("Stored %s", item["uri"])
     return result_payload(record, outputs)
+
+
+def annotate_asset_events(context: Mapping[str, Any], outlets: Sequence[Any], extra: Mapping[str, Any]) -> None:
+    """Describe what was written in the asset events the task emits for its ``Asset`` outlets.
+
+    Airflow emits one event per outlet when the task succeeds; ``extra`` (e.g. the job id and the URIs of
+    the copies) travels with it, so a DAG scheduled on the asset knows which images are new.
+    """
+    from airflow.sdk import Asset
+
+    events = context.get("outlet_events")
+    if events is None:
+        return
+    for outlet in outlets or ():
+        if isinstance(outlet, Asset):
+            events[outlet].extra.update(extra)

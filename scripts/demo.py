@@ -14,13 +14,15 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DAG_IDS = ("example_gptimage_quickstart",)
+DAG_IDS = ("example_gptimage_quickstart", "example_gptimage_catalog")
+#: The pool the catalog example uses, sized to the simulated account's active-task limit.
+POOL, POOL_SLOTS = "gptimage_api", 5
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", default="demo-output", help="folder for the generated images")
-    parser.add_argument("--generation-seconds", type=float, default=2.0, help="simulated time per image")
+    parser.add_argument("--generation-seconds", type=float, default=1.0, help="simulated time per image")
     parser.add_argument("--dag", action="append", help="DAG id to run (default: every example)")
     args = parser.parse_args()
     output = Path(args.output).resolve()
@@ -33,18 +35,24 @@ def main() -> int:
         AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "example_dags"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW_VAR_GPTIMAGE_OUTPUT_ROOT=output.as_uri(),
+        AIRFLOW_VAR_GPTIMAGE_CATALOG_ROOT=(output / "catalog").as_uri(),
+        GPTIMAGE_EXAMPLE_POLL_SECONDS="0.5",
     )
     from airflow_provider_gptimage.simulator import GPTImageSimulator
 
-    with GPTImageSimulator(subprocess=True, generation_seconds=args.generation_seconds) as sim:
+    with GPTImageSimulator(
+        subprocess=True, generation_seconds=args.generation_seconds, active_task_limit=POOL_SLOTS
+    ) as sim:
         print(f"Simulator running at {sim.url}")
         os.environ["AIRFLOW_CONN_GPTIMAGE_DEFAULT"] = json.dumps(
             {"conn_type": "gptimage", "host": sim.url, "password": "sk-demo-not-a-real-key"}
         )
         from airflow.dag_processing.dagbag import DagBag
+        from airflow.models.pool import Pool
         from airflow.utils.db import resetdb
 
         resetdb()
+        Pool.create_or_update_pool(POOL, POOL_SLOTS, "GPT Image active-task limit", include_deferred=True)
         bag = DagBag(dag_folder=str(REPO / "example_dags"))
         if bag.import_errors:
             print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
@@ -60,6 +68,8 @@ def main() -> int:
     print(f"\nSimulator: {stats.creates} jobs created, {stats.polls} polls. Images written:")
     for path in images:
         print(f"  {path}")
+    for gallery in sorted(output.rglob("index.html")):
+        print(f"\nGallery: {gallery}")
     if failed or not images:
         print(f"Demo failed: {failed or 'no images written'}", file=sys.stderr)
         return 1

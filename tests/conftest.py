@@ -95,7 +95,10 @@ def airflow_db() -> Path:
 
 def run_dag(dag_id: str, monkeypatch: pytest.MonkeyPatch, **env: str):
     """Parse ``tests/dags`` with ``env`` set (as a DagBag does) and run ``dag_id`` with ``dag.test()``."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -14,7 +14,13 @@ from airflow.sdk import BaseOperator
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
 from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix, wait_in_worker
+from airflow_provider_gptimage.runtime import (
+    annotate_asset_events,
+    deadline_after,
+    finish,
+    request_id_prefix,
+    wait_in_worker,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,7 +64,7 @@ class GPTImageGenerateOperator(BaseOperator):
     :param timeout: the longest wait for the job, from its creation (seconds or timedelta; ``None``: no limit).
     :param destination: folder to copy the images into: a URI string or an ``ObjectStoragePath``
         (``file://``, ``s3://``, ``gs://``...) (templated). Result URLs expire within about a day.
-    :param destination_conn_id: connection for the object store of ``destination``.
+    :param destination_conn_id: connection for the object store of ``destination``; empty means none (templated).
     :param filename: base name of the copied image(s), e.g. a SKU; default: the job id (templated).
     """
 
@@ -69,6 +75,7 @@ class GPTImageGenerateOperator(BaseOperator):
         "quality",
         "output_format",
         "destination",
+        "destination_conn_id",
         "filename",
     )
     ui_color = "#e8f0fe"
@@ -136,9 +143,12 @@ class GPTImageGenerateOperator(BaseOperator):
         for warning in warnings:
             self.log.warning(warning)
         if self.destination:
-            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
-
-            check_destination(resolve_destination(self.destination, self.destination_conn_id))
+            existing = self._existing_outputs()
+            if existing is not None:
+                self.log.info(
+                    "Outputs of %r are already complete in %s; no job created", self.filename, self.destination
+                )
+                return self._done(events.existing_payload(existing), context)
         hook = self._hook(context)
         job_id, created_at, record = self._attach_or_create(hook, request, context)
         if record is not None and record.is_success:
@@ -172,6 +182,26 @@ class GPTImageGenerateOperator(BaseOperator):
         return self._finish(events.outcome(event), context)
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _existing_outputs(self) -> list[dict[str, Any]] | None:
+        """Check the destination before paying for a job; return outputs a previous run completed.
+
+        Skip-if-present: with a ``filename``, a complete image (sidecar written, size matching) is the
+        result of an earlier run of this task, and generating it again would be billed again.
+        """
+        from airflow_provider_gptimage.outputs import check_destination, find_existing, resolve_destination
+
+        folder = resolve_destination(self.destination, self.destination_conn_id or None)
+        check_destination(folder)
+        if not self.filename:
+            return None
+        found = find_existing(folder, self.filename)
+        return None if found is None else [item.to_dict() for item in found]
+
+    def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        extra = {"job_id": payload.get("task_id"), "output_uris": payload.get("output_uris", [])}
+        annotate_asset_events(context, self.outlets, extra)
+        return payload
+
     def _finish(self, record: protocol.JobRecord, context: Context) -> dict[str, Any]:
         ti = context.get("ti")
         provenance = {
@@ -181,7 +211,7 @@ class GPTImageGenerateOperator(BaseOperator):
             "task_id": getattr(ti, "task_id", None),
             "map_index": getattr(ti, "map_index", None),
         }
-        return finish(
+        payload = finish(
             record,
             destination=self.destination,
             destination_conn_id=self.destination_conn_id,
@@ -189,6 +219,7 @@ class GPTImageGenerateOperator(BaseOperator):
             provenance=provenance,
             log=self.log,
         )
+        return self._done(payload, context)
 
     def _attach_or_create(
         self, hook: GPTImageHook, request: protocol.GenerationRequest, context: Context

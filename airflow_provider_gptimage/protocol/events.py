@@ -116,3 +116,57 @@ def result_payload(record: JobRecord, outputs: Sequence[Mapping[str, Any]] | Non
         "fail_code": record.fail_code,
         "fail_message": record.fail_message,
     }
+
+
+def existing_payload(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The task's return value when its outputs were found complete and no job was created."""
+    first = outputs[0] if outputs else {}
+    return {
+        "task_id": first.get("job_id"),
+        "state": "success",
+        "result_urls": [],
+        "output_uris": [str(o["uri"]) for o in outputs],
+        "outputs": list(outputs),
+        "cost_time_ms": None,
+        "create_time_ms": None,
+        "complete_time_ms": None,
+        "model": None,
+        "fail_code": None,
+        "fail_message": None,
+        "skipped": True,
+    }
+
+
+# ------------------------------------------------------------------------------------------------- batch
+#: The status of a batch trigger's event: several jobs, each described by one of the single-job events.
+BATCH = "batch"
+
+
+def batch_job_event(key: str, job_event: Mapping[str, Any]) -> dict[str, Any]:
+    """One job of a batch event: a single-job event (:func:`record_event`, :func:`error_event`,
+    :func:`timeout_event`) tagged with the item's key; :func:`outcome` reads it like any job event."""
+    return {**job_event, "key": key}
+
+
+def batch_event(reason: str, jobs: Sequence[Mapping[str, Any]], running: int) -> dict[str, Any]:
+    """The event of a batch trigger: why it woke the task, the jobs that ended, how many still run.
+
+    :param reason: the wake-up reason (see :mod:`airflow_provider_gptimage.protocol.window`).
+    :param jobs: :func:`batch_job_event` entries of the jobs that ended (or whose polling gave up).
+    :param running: jobs still running, which the task keeps watching.
+    """
+    return {"status": BATCH, "reason": reason, "jobs": list(jobs), "running": running}
+
+
+def batch_jobs(event: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """Return the job entries of a batch event, each with a ``key`` and a ``job_id``.
+
+    :raises GPTImageError: for an event of another shape.
+    """
+    if not isinstance(event, Mapping) or event.get("status") != BATCH or not isinstance(event.get("jobs"), list):
+        raise GPTImageError(f"Unexpected batch trigger event {event!r}: expected status {BATCH!r} with `jobs`.")
+    jobs = event["jobs"]
+    for job in jobs:
+        if not isinstance(job, Mapping) or not isinstance(job.get("key"), str) or job.get("status") not in STATUSES:
+            raise GPTImageError(f"Malformed job entry {job!r} in a batch trigger event.")
+    return jobs

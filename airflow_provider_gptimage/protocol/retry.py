@@ -37,6 +37,8 @@ class RetryPolicy:
     :param ambiguous_create_retries: how many times ``createTask`` is sent again after an answer that
         leaves open whether the job was created (timeout, reset, 5xx). The API has no idempotency key,
         so each such retry may pay for a second image: keep this small.
+    :param no_retry_codes: error codes (e.g. 409, 429) handed straight back to the caller instead of being
+        retried here, for a caller that paces itself on them (the batch operator's create window).
     """
 
     max_attempts: int = 6
@@ -46,6 +48,7 @@ class RetryPolicy:
     jitter: float = 0.25
     max_retry_after: float = 300.0
     ambiguous_create_retries: int = 1
+    no_retry_codes: frozenset[int] = frozenset()
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -105,6 +108,8 @@ def decide_retry(
         raise ValueError("decide_retry needs at least one failure")
     error = failures[-1]
     if not error.retryable or len(failures) >= policy.max_attempts:
+        return None
+    if isinstance(error, GPTImageAPIError) and error.code in policy.no_retry_codes:
         return None
     if operation == CREATE:
         ambiguous = sum(1 for f in failures if may_have_been_processed(f))

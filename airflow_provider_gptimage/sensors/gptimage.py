@@ -41,7 +41,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
     :param filename: base name of the copied image(s) (templated).
     """
 
-    template_fields: Sequence[str] = ("gptimage_task_id", "destination", "filename")
+    template_fields: Sequence[str] = ("gptimage_task_id", "destination", "destination_conn_id", "filename")
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -82,7 +82,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
         if self.destination:
             from airflow_provider_gptimage.outputs import check_destination, resolve_destination
 
-            check_destination(resolve_destination(self.destination, self.destination_conn_id))
+            check_destination(resolve_destination(self.destination, self.destination_conn_id or None))
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
