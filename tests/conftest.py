@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,14 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "tests" / "dags")
+# Two bundles: the tests' own DAGs (the dags folder) and the shipped examples, so dag.test() finds both.
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "examples", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(REPO / "example_dags")}},
+    ]
+)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
@@ -127,3 +136,76 @@ def database_text(db_path: Path) -> str:
 
     with sqlite3.connect(db_path) as conn:
         return "\n".join(conn.iterdump())
+
+
+# ------------------------------------------------------------------ a real S3-compatible server (moto)
+S3_CONN_ID = "aws_test"
+
+
+def aws_connection(endpoint_url: str, *, login: str = "testing", password: str = "testing") -> str:
+    """The JSON of an Airflow AWS connection to an S3-compatible endpoint (for ``AIRFLOW_CONN_<ID>``)."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": login,
+            "password": password,
+            "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_conn_id(moto_endpoint: str) -> Iterator[str]:
+    """The id of an Airflow AWS connection (``aws_test``) pointing at the moto server, set via env var."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", aws_connection(moto_endpoint))
+        # Never let boto fall back on the machine's own credentials or config.
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.delenv("AWS_PROFILE", raising=False)
+        yield S3_CONN_ID
+
+
+@pytest.fixture(scope="session")
+def s3_client(moto_endpoint: str):
+    """A boto3 S3 client of the moto server (to create buckets and inspect what was written)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client) -> str:
+    """A new, empty bucket on the moto server."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_destination(s3_bucket: str, s3_conn_id: str):
+    """``s3://<new bucket>/prefix/`` through the ``aws_test`` connection."""
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(f"s3://{s3_bucket}/prefix/", conn_id=s3_conn_id)

@@ -12,6 +12,8 @@ from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
 
 PROMPT = os.environ.get("GPTIMAGE_TEST_PROMPT", "a test image for {{ ds }}")
 DESTINATION = os.environ.get("GPTIMAGE_TEST_DESTINATION") or None
+DESTINATION_CONN_ID = os.environ.get("GPTIMAGE_TEST_DESTINATION_CONN_ID") or None
+FILENAME = os.environ.get("GPTIMAGE_TEST_FILENAME") or None
 
 with DAG("gptimage_generate", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
     GPTImageGenerateOperator(
@@ -21,6 +23,8 @@ with DAG("gptimage_generate", schedule=None, start_date=datetime(2026, 1, 1), ca
         poll_interval=0.05,
         max_poll_interval=0.2,
         destination=DESTINATION,
+        destination_conn_id=DESTINATION_CONN_ID,
+        filename=FILENAME,
         retries=int(os.environ.get("GPTIMAGE_TEST_RETRIES", "0")),
         retry_delay=timedelta(seconds=0),
     )

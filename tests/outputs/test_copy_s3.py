@@ -22,8 +22,8 @@ from airflow_provider_gptimage.outputs import (
     verify,
 )
 from airflow_provider_gptimage.protocol import RetryPolicy
+from tests.conftest import aws_connection
 
-from .conftest import aws_connection
 from .imageserver import PNG, SECOND_PNG, big_image_digest, job_record
 
 FAST = RetryPolicy(max_attempts=2, initial_delay=0.5, jitter=0.0)

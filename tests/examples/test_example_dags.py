@@ -1,0 +1,82 @@
+"""The shipped example DAGs: they parse, and the catalog runs end to end against the simulator."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+EXAMPLES = REPO / "example_dags"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def example_bag(monkeypatch: pytest.MonkeyPatch, **env: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return DagBag(dag_folder=str(EXAMPLES))
+
+
+def test_examples_parse_without_errors(monkeypatch):
+    bag = example_bag(monkeypatch)
+    assert bag.import_errors == {}
+    assert {"example_gptimage_quickstart", "example_gptimage_catalog", "example_gptimage_catalog_consumer"} <= set(
+        bag.dag_ids
+    )
+    catalog = bag.dags["example_gptimage_catalog"]
+    assert catalog.catchup is False
+    assert catalog.get_task("generate").pool == "gptimage_api"
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.keys: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img" and values.get("src"):
+            self.images.append(str(values["src"]))
+        if tag == "figure" and values.get("data-key"):
+            self.keys.append(str(values["data-key"]))
+
+
+@pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+def test_catalog_end_to_end_with_gallery_and_idempotent_rerun(simulator, monkeypatch, tmp_path):
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool("gptimage_api", 5, "test", include_deferred=True)
+    simulator.configure(generation_seconds=0.2, active_task_limit=5)
+    bag = example_bag(
+        monkeypatch, AIRFLOW_VAR_GPTIMAGE_CATALOG_ROOT=tmp_path.as_uri(), GPTIMAGE_EXAMPLE_POLL_SECONDS="0.1"
+    )
+    dag = bag.get_dag("example_gptimage_catalog")
+    run = dag.test()
+    assert run.state == "success"
+    products = (EXAMPLES / "data" / "products.csv").read_text().splitlines()[1:]
+    skus = sorted(line.split(",")[0] for line in products)
+    (night,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert sorted(p.stem for p in night.glob("*.png")) == skus
+    assert simulator.stats().creates == len(skus)
+    for sku in skus:
+        sidecar = json.loads((night / f"{sku}.json").read_text())
+        assert sidecar["filename"] == sku
+        assert sidecar["prompt"].startswith("Studio product photograph of")
+
+    refs = _Refs()
+    refs.feed((night / "index.html").read_text())
+    assert sorted(refs.keys) == skus
+    assert sorted(Path(src).stem for src in refs.images) == skus
+    for src in refs.images:  # every referenced image opens and is a PNG
+        assert (night / src).read_bytes().startswith(PNG)
+
+    again = dag.test()
+    assert again.state == "success"
+    assert simulator.stats().create_attempts == len(skus)  # the re-run paid for nothing
+    assert len(list(night.glob("*.png"))) == len(skus)

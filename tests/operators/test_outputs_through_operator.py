@@ -1,0 +1,104 @@
+"""The operator's `destination`: local folder and a real S3-compatible server, idempotent re-runs, bad
+destinations refused before any job is created, interrupted copies leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_dag, xcom_value
+
+pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_local_destination_with_filename_and_sidecar(simulator, monkeypatch, tmp_path):
+    dr = run_dag(
+        "gptimage_generate",
+        monkeypatch,
+        GPTIMAGE_TEST_PROMPT="a teapot, studio light",
+        GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(),
+        GPTIMAGE_TEST_FILENAME="TEA-001",
+    )
+    assert dr.state == "success"
+    result = xcom_value(dr, "generate")
+    assert result["output_uris"] == [(tmp_path / "TEA-001.png").as_uri()]
+    assert (tmp_path / "TEA-001.png").read_bytes().startswith(PNG)
+    sidecar = json.loads((tmp_path / "TEA-001.json").read_text())
+    assert sidecar["job_id"] == result["task_id"]
+    assert sidecar["prompt"] == "a teapot, studio light"
+    assert sidecar["parameters"]["aspect_ratio"] == "3:2"
+    assert sidecar["size"] == (tmp_path / "TEA-001.png").stat().st_size
+    assert sidecar["provenance"]["dag_id"] == "gptimage_generate"
+
+
+def test_rerun_creates_no_job_and_no_duplicate(simulator, monkeypatch, tmp_path):
+    env = {"GPTIMAGE_TEST_DESTINATION": tmp_path.as_uri(), "GPTIMAGE_TEST_FILENAME": "SKU-9"}
+    assert run_dag("gptimage_generate", monkeypatch, **env).state == "success"
+    assert simulator.stats().creates == 1
+    second = run_dag("gptimage_generate", monkeypatch, **env)
+    assert second.state == "success"
+    assert simulator.stats().create_attempts == 1  # zero new createTask requests
+    assert xcom_value(second, "generate")["skipped"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SKU-9.json", "SKU-9.png"]
+
+
+def test_s3_destination_through_airflow_connection(simulator, monkeypatch, s3_bucket, s3_conn_id, s3_client):
+    dr = run_dag(
+        "gptimage_generate",
+        monkeypatch,
+        GPTIMAGE_TEST_DESTINATION=f"s3://{s3_bucket}/catalog/",
+        GPTIMAGE_TEST_DESTINATION_CONN_ID=s3_conn_id,
+        GPTIMAGE_TEST_FILENAME="BAG-120",
+    )
+    assert dr.state == "success"
+    assert xcom_value(dr, "generate")["output_uris"] == [f"s3://{s3_bucket}/catalog/BAG-120.png"]
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
+    assert keys == ["catalog/BAG-120.json", "catalog/BAG-120.png"]
+    body = s3_client.get_object(Bucket=s3_bucket, Key="catalog/BAG-120.png")["Body"].read()
+    assert body.startswith(PNG)
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ["nosuchscheme://bucket/x/", "relative/folder", "s3://no-such-bucket-gptimage/x/"],
+)
+def test_bad_destination_fails_before_any_job(simulator, monkeypatch, s3_conn_id, destination):
+    dr = run_dag(
+        "gptimage_generate",
+        monkeypatch,
+        GPTIMAGE_TEST_DESTINATION=destination,
+        GPTIMAGE_TEST_DESTINATION_CONN_ID=s3_conn_id,
+    )
+    assert dr.state == "failed"
+    assert simulator.stats().create_attempts == 0
+
+
+def test_interrupted_copy_leaves_no_file(simulator, monkeypatch, tmp_path, no_sleep):
+    simulator.inject("result", "truncate", times=20)
+    dr = run_dag(
+        "gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), GPTIMAGE_TEST_FILENAME="CUT"
+    )
+    assert dr.state == "failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_expired_result_url_names_the_job(simulator, monkeypatch, tmp_path, capsys):
+    dr = run_dag(
+        "gptimage_generate",
+        monkeypatch,
+        GPTIMAGE_TEST_PROMPT="late pickup [sim:expired]",
+        GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(),
+    )
+    assert dr.state == "failed"
+    out = capsys.readouterr().out
+    assert "regenerate" in out.lower()
+    assert list(tmp_path.glob("*.png")) == []
+
+
+def test_success_without_images_is_a_clear_error(simulator, monkeypatch, capsys):
+    dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_PROMPT="nothing back [sim:zero-images]")
+    assert dr.state == "failed"
+    assert "returned no result URLs" in capsys.readouterr().out
