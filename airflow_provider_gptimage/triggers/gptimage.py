@@ -23,6 +23,8 @@ from airflow_provider_gptimage.triggers.session import shared_client_session
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_MAX_POLL_INTERVAL = 30.0
 DEFAULT_MAX_TRANSIENT_ERRORS = 8
+#: Seconds one poll may take (the hook's default).
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 class GPTImageTaskTrigger(BaseTrigger):
@@ -39,6 +41,7 @@ class GPTImageTaskTrigger(BaseTrigger):
     :param max_poll_interval: the longest wait between polls.
     :param max_transient_errors: transient failures in a row (429, 5xx, timeouts...) tolerated per poll.
     :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
+    :param request_timeout: seconds one poll may take before it counts as a (transient) timeout.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class GPTImageTaskTrigger(BaseTrigger):
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         request_id_prefix: str | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -59,6 +63,7 @@ class GPTImageTaskTrigger(BaseTrigger):
         self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
         self.max_transient_errors = int(max_transient_errors)
         self.request_id_prefix = request_id_prefix
+        self.request_timeout = float(request_timeout)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the dotted path and primitive kwargs (never a secret)."""
@@ -72,6 +77,7 @@ class GPTImageTaskTrigger(BaseTrigger):
                 "max_poll_interval": self.max_poll_interval,
                 "max_transient_errors": self.max_transient_errors,
                 "request_id_prefix": self.request_id_prefix,
+                "request_timeout": self.request_timeout,
             },
         )
 
@@ -85,6 +91,7 @@ class GPTImageTaskTrigger(BaseTrigger):
             self.gptimage_conn_id,
             retry_policy=RetryPolicy(max_attempts=self.max_transient_errors),
             request_id_prefix=self.request_id_prefix,
+            request_timeout=self.request_timeout,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -22,8 +22,11 @@ def make_trigger(job_id: str, **kwargs) -> GPTImageTaskTrigger:
 
 
 async def first_event(trigger: GPTImageTaskTrigger) -> dict:
-    event = await asyncio.wait_for(trigger.run().__anext__(), timeout=30)
-    return event.payload
+    run = trigger.run()
+    try:
+        return (await asyncio.wait_for(run.__anext__(), timeout=30)).payload
+    finally:
+        await run.aclose()
 
 
 def test_serialize_round_trip_has_only_primitives():
