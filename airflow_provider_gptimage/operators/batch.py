@@ -1,0 +1,341 @@
+"""Operator that generates a whole catalog of images in one task, within the account's limits, without
+holding a worker slot while the service works."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage.exceptions import (
+    GPTImageActiveTaskLimitError,
+    GPTImageBadRequestError,
+    GPTImageError,
+    GPTImageJobFailedError,
+    GPTImageNotFoundError,
+    GPTImageRateLimitError,
+    GPTImageResultError,
+    GPTImageTimeoutError,
+    GPTImageValidationError,
+)
+from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
+from airflow_provider_gptimage.operators.batch_steps import (
+    failure_error,
+    keep_outputs,
+    progress_line,
+    provenance,
+    requests_session,
+    scan_existing,
+)
+from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.protocol.batch import FAILED, SUCCESS, build_batch, result_row
+from airflow_provider_gptimage.protocol.batch import report as build_report
+from airflow_provider_gptimage.runtime import request_id_prefix, seconds
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+    from airflow_provider_gptimage.protocol.batch import BatchItem
+
+FAILURE_POLICIES = ("fail_fast", "fail_at_end", "report")
+#: Report state of an item whose job ended badly (a success without images is an ``error``).
+_FAILED_STATES = {GPTImageJobFailedError: "fail", GPTImageTimeoutError: "timeout"}
+#: Pacing of creates after 409/429 (how long to wait; the window logic decides how many to send).
+_PACE = protocol.RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay=60.0)
+#: The hook hands 409 and 429 back at once: the create window paces itself on them.
+_CREATE_POLICY = protocol.RetryPolicy(no_retry_codes=frozenset({409, 429}))
+
+
+class GPTImageBatchGenerateOperator(BaseOperator):
+    """Generate one image per item of ``requests``, keeping at most ``max_active_jobs`` jobs in flight.
+
+    The task creates a window of jobs, defers to ONE :class:`~.triggers.batch.GPTImageBatchTrigger` that
+    polls all of them, resumes only to copy finished images and create the next window, and defers again.
+    A 409 shrinks the window (AIMD, see :mod:`~.protocol.window`), a 429 pauses creates for ``Retry-After``.
+    Progress (each item's status, the job ids in flight) is kept in ``task_state_store`` and in the defer
+    kwargs: a killed worker or a retry resumes without paying twice, and items whose output is already
+    complete in ``destination`` are not generated again. Failed items are retried by the next task try.
+
+    :param requests: items ``{"key", "prompt", "aspect_ratio"?, "resolution"?, "quality"?,
+        "output_format"?}`` with unique keys; a list, an XComArg, or a template rendering to one (templated).
+    :param max_active_jobs: the account's active-task limit: the initial and largest window.
+    :param destination: folder to copy images into, named ``<key>.<ext>`` (templated).
+    :param destination_conn_id: connection of the object store of ``destination`` (templated).
+    :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
+    :param failure_policy: ``fail_fast`` (fail at the first failed item), ``fail_at_end`` (finish the rest,
+        then fail with a summary; default) or ``report`` (succeed; failures are in the return value).
+    :param poll_interval: seconds from a job's creation to its first poll; waits grow to ``max_poll_interval``.
+    :param max_poll_interval: the longest wait between two polls of a job.
+    :param timeout: the longest wait for each job from its creation (seconds or timedelta; ``None``: none).
+    :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for.
+    :param wake_linger: seconds after the first job ends before resuming anyway (default ``poll_interval``).
+    :param max_worker_wait: seconds of 429/409 pauses slept in the worker per resume; longer ones defer.
+    :param persist_every: creates between two writes of the jobs in flight. ``1`` (default) stores each job
+        id before the next create is sent, so a crash can orphan at most the job being created; ``n`` saves
+        state writes but a crash may orphan up to ``n`` jobs, which a retry creates (and pays for) again.
+    """
+
+    template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        requests: Any,
+        max_active_jobs: int = 5,
+        destination: Any = None,
+        destination_conn_id: str | None = None,
+        gptimage_conn_id: str = "gptimage_default",
+        failure_policy: str = "fail_at_end",
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        timeout: float | timedelta | None = timedelta(hours=1),
+        wake_fraction: float = 0.25,
+        wake_linger: float | None = None,
+        max_worker_wait: float = 5.0,
+        persist_every: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if failure_policy not in FAILURE_POLICIES:
+            raise GPTImageValidationError(
+                "failure_policy", f"must be one of {', '.join(FAILURE_POLICIES)}", value=failure_policy
+            )
+        if isinstance(max_active_jobs, bool) or not isinstance(max_active_jobs, int) or max_active_jobs < 1:
+            raise GPTImageValidationError("max_active_jobs", "must be a positive integer", value=max_active_jobs)
+        protocol.PollSchedule(initial=poll_interval, maximum=max(poll_interval, max_poll_interval))
+        self.requests = requests
+        self.max_active_jobs = max_active_jobs
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.gptimage_conn_id = gptimage_conn_id
+        self.failure_policy = failure_policy
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.timeout = timeout
+        self.wake_fraction = wake_fraction
+        self.wake_linger = poll_interval if wake_linger is None else wake_linger
+        self.max_worker_wait = max_worker_wait
+        self.persist_every = max(1, int(persist_every))
+        if isinstance(requests, list):  # a literal list fails when the DAG is parsed, templates at execution
+            self._batch()
+
+    # ------------------------------------------------------------------------------------------ entry points
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Validate every item (nothing is sent if one is bad), then start or resume the batch."""
+        items = self._batch()
+        folder = self._folder(check=True)
+        store = BatchStore(context.get("task_state_store"))  # type: ignore[call-overload]
+        if store.backend is None:
+            self.log.warning("No task_state_store (Airflow < 3.3): a retry cannot resume this batch's jobs.")
+        progress = self._load(store, items)
+        ti = context.get("ti")
+        if progress.start_try(int(getattr(ti, "try_number", 1) or 1)):
+            progress.save_results(store, scan_existing(folder, items, progress, self.log))
+        return self._step(context, items, folder, store, progress, [])
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, state: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired: keep what ended, create the next window, defer again or finish."""
+        items = self._batch()
+        store = BatchStore(context.get("task_state_store"), state)  # type: ignore[call-overload]
+        progress = self._load(store, items)
+        return self._step(context, items, self._folder(check=False), store, progress, events.batch_jobs(event))
+
+    # ------------------------------------------------------------------------------------------ the cycle
+    def _step(
+        self,
+        context: Context,
+        items: list[BatchItem],
+        folder: ObjectStoragePath | None,
+        store: BatchStore,
+        progress: Progress,
+        ended: list[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        hook = self._hook(context)
+        self._absorb(hook, context, items, folder, store, progress, ended)
+        if self.failure_policy == "fail_fast" and progress.count(FAILED):
+            self._fail(context, items, folder, store, progress)
+        self._create(hook, items, store, progress)
+        self.log.info("%s", progress_line(progress, len(items)))
+        if not progress.flight and not progress.pending():
+            return self._finish(context, items, folder, store, progress)
+        from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
+
+        paused = progress.window.room(len(progress.flight)) > 0 and progress.create_after > time.time()
+        flight = [[key, job[0], job[1]] for key, job in progress.flight.items()]
+        self.defer(
+            trigger=GPTImageBatchTrigger(
+                jobs=flight,
+                gptimage_conn_id=self.gptimage_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                job_timeout=seconds(self.timeout),
+                wake_fraction=self.wake_fraction,
+                wake_linger=self.wake_linger,
+                wake_at=progress.create_after if paused or not flight else None,
+                request_id_prefix=hook.request_id_prefix,
+            ),
+            method_name="execute_complete",
+            kwargs={"state": store.to_kwargs()},
+        )
+
+    def _absorb(
+        self,
+        hook: GPTImageHook,
+        context: Context,
+        items: list[BatchItem],
+        folder: ObjectStoragePath | None,
+        store: BatchStore,
+        progress: Progress,
+        ended: list[Mapping[str, Any]],
+    ) -> None:
+        """Keep the jobs that ended: copy successes, note failures; persist even if a copy fails."""
+        positions = {item.key: index for index, item in enumerate(items)}
+        rows: list[list[Any]] = []
+        http = requests_session() if folder is not None and ended else None
+        try:
+            for entry in ended:
+                key, job_id = str(entry["key"]), str(entry.get("job_id"))
+                index = positions.get(key)
+                if index is None or progress.flight.get(key, [None])[0] != job_id:
+                    continue  # not ours any more (a trigger that ran twice, or an edited batch)
+                code, state, uris, error = SUCCESS, "success", [], None
+                try:
+                    record = events.outcome(entry)
+                except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultError) as exc:
+                    code, state, error = FAILED, _FAILED_STATES.get(type(exc), "error"), str(exc)
+                except GPTImageNotFoundError:
+                    self.log.warning("Job %s of key %r is unknown to the service; creating it again", job_id, key)
+                    del progress.flight[key]
+                    continue
+                except GPTImageError as exc:
+                    if not exc.retryable:
+                        raise
+                    self.log.warning("Polling job %s of key %r keeps failing (%s); still watching it", job_id, key, exc)
+                    continue
+                else:
+                    record = replace(record, params=items[index].request.body())
+                    uris = keep_outputs(record, items[index], folder, http, hook.sleep, provenance(context))
+                rows.append(result_row(index, job_id, state, uris, error))
+                progress.status[index] = code
+                del progress.flight[key]
+        finally:
+            if http is not None:
+                http.close()
+            if rows or ended:
+                progress.save_results(store, rows)
+                progress.save_live(store)
+
+    def _create(self, hook: GPTImageHook, items: list[BatchItem], store: BatchStore, progress: Progress) -> None:
+        """Create jobs while the window has room; store each job id before sending the next create."""
+        queue = deque(i for i in progress.pending() if items[i].key not in progress.flight)
+        rng, waited, limited, unsaved, rows = random.Random(), 0.0, 0, 0, []
+        prefix = hook.request_id_prefix
+        try:
+            while queue and progress.window.room(len(progress.flight)) > 0:
+                pause = progress.create_after - time.time()
+                if pause > 0:
+                    if waited + pause > self.max_worker_wait:
+                        break  # a long pause: defer (the trigger wakes the task at create_after)
+                    hook.sleep(pause)
+                    waited += pause
+                    progress.create_after = 0.0
+                item = items[queue[0]]
+                hook.request_id_prefix = f"{prefix}:{item.key}"
+                try:
+                    job_id = hook.submit(item.request)
+                except GPTImageActiveTaskLimitError as exc:
+                    progress.window = progress.window.conflict(len(progress.flight))
+                    if progress.flight:
+                        break  # wait for one of ours to end
+                    delay = protocol.decide_retry(
+                        _PACE, protocol.CREATE, [exc] * progress.window.conflicts, rng.random()
+                    )
+                    progress.create_after = time.time() + (delay or _PACE.max_delay)
+                    continue
+                except GPTImageRateLimitError as exc:
+                    limited += 1
+                    delay = protocol.decide_retry(_PACE, protocol.CREATE, [exc] * limited, rng.random())
+                    progress.create_after = time.time() + (delay or _PACE.max_delay)
+                    continue
+                except GPTImageBadRequestError as exc:  # the service refuses this item: it fails alone
+                    index = queue.popleft()
+                    rows.append(result_row(index, None, "rejected", (), str(exc)))
+                    progress.status[index] = FAILED
+                    continue
+                progress.flight[item.key] = [job_id, time.time(), item.digest]
+                progress.window = progress.window.accepted()
+                queue.popleft()
+                unsaved += 1
+                if unsaved >= self.persist_every:
+                    progress.save_live(store)  # the job id is durable before the next create is sent
+                    unsaved = 0
+        finally:
+            hook.request_id_prefix = prefix
+            if rows:
+                progress.save_results(store, rows)
+            progress.save_live(store)
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _batch(self) -> list[BatchItem]:
+        key_rule = None
+        if self.destination:
+            from airflow_provider_gptimage.outputs import validate_filename
+
+            key_rule = validate_filename
+        items, warnings = build_batch(self.requests, key_rule=key_rule)
+        for warning in warnings[:10]:
+            self.log.warning(warning)
+        return items
+
+    def _folder(self, *, check: bool) -> ObjectStoragePath | None:
+        if not self.destination:
+            return None
+        from airflow_provider_gptimage.outputs import check_destination, resolve_destination
+
+        folder = resolve_destination(self.destination, self.destination_conn_id or None)
+        if check:
+            check_destination(folder)
+        return folder
+
+    def _hook(self, context: Context) -> GPTImageHook:
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        return GPTImageHook(
+            self.gptimage_conn_id, retry_policy=_CREATE_POLICY, request_id_prefix=request_id_prefix(context)
+        )
+
+    def _load(self, store: BatchStore, items: list[BatchItem]) -> Progress:
+        progress, notes = Progress.load(store, items, self.max_active_jobs)
+        for note in notes:
+            self.log.warning(note)
+        return progress
+
+    def _fail(
+        self, context: Context, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress
+    ) -> None:
+        result = self._report(items, folder, store, progress)
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="batch_report", value=result)
+        raise failure_error(result, self.failure_policy)
+
+    def _report(self, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress) -> dict[str, Any]:
+        return build_report(items, "".join(progress.status), progress.rows(store), uris_are_outputs=folder is not None)
+
+    def _finish(
+        self, context: Context, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress
+    ) -> dict[str, Any]:
+        if progress.count(FAILED) and self.failure_policy != "report":
+            self._fail(context, items, folder, store, progress)
+        return self._report(items, folder, store, progress)

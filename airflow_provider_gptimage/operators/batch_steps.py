@@ -1,0 +1,120 @@
+"""Worker-side steps of the batch operator: outputs already in the destination, copies, progress, failures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_gptimage.exceptions import GPTImageBatchFailedError
+from airflow_provider_gptimage.protocol.batch import EXISTING, FAILED, PENDING, SUCCESS, result_row
+
+if TYPE_CHECKING:
+    import logging
+
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_gptimage.operators.batch_state import Progress
+    from airflow_provider_gptimage.protocol import JobRecord
+    from airflow_provider_gptimage.protocol.batch import BatchItem
+
+#: Failed items named in the error message.
+SHOWN_FAILURES = 5
+
+
+def scan_existing(
+    folder: ObjectStoragePath | None, items: list[BatchItem], progress: Progress, log: logging.Logger | Any
+) -> list[list[Any]]:
+    """Mark pending items whose outputs are complete in the destination; return their result rows.
+
+    One listing of the folder finds the candidates (a sidecar named after the key); only those are
+    checked with :func:`~airflow_provider_gptimage.outputs.find_existing`, so 10,000 keys cost one listing,
+    not 10,000 reads.
+    """
+    if folder is None:
+        return []
+    from airflow_provider_gptimage.outputs import find_existing, validate_filename
+
+    try:
+        names = {path.name for path in folder.iterdir()}
+    except FileNotFoundError:
+        return []
+    rows = []
+    for index, item in enumerate(items):
+        if progress.status[index] != PENDING or item.key in progress.flight:
+            continue
+        stem = validate_filename(item.key)
+        if f"{stem}.json" in names or f"{stem}-1.json" in names:
+            found = find_existing(folder, item.key)
+            if found:
+                progress.status[index] = EXISTING
+                rows.append(result_row(index, found[0].job_id, "existing", [o.uri for o in found]))
+    if rows:
+        log.info("%d item(s) are already complete in the destination; they will not be generated", len(rows))
+    return rows
+
+
+def provenance(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The task instance, for the sidecars of the copies."""
+    ti = context.get("ti")
+    names = ("dag_id", "run_id", "task_id", "map_index")
+    return {name: getattr(ti, name, None) for name in names}
+
+
+def keep_outputs(
+    record: JobRecord,
+    item: BatchItem,
+    folder: ObjectStoragePath | None,
+    http: Any,
+    sleep: Callable[[float], None],
+    extra: Mapping[str, Any],
+) -> list[str]:
+    """Copy a successful job's images to the destination, named by key; return their URIs.
+
+    Without a destination the result URLs are returned (they expire in about a day). A copy already made
+    from this very job (a resume after a crash between copy and bookkeeping) is not made again.
+    """
+    if folder is None:
+        return list(record.result_urls)
+    from airflow_provider_gptimage.outputs import copy_results, find_existing
+
+    found = find_existing(folder, item.key)
+    if found and all(output.job_id == record.job_id for output in found):
+        return [output.uri for output in found]
+    written = copy_results(
+        record, folder, filename=item.key, session=http, provenance={**extra, "batch_key": item.key}, sleep=sleep
+    )
+    return [output.uri for output in written]
+
+
+def requests_session() -> Any:
+    """One ``requests`` session for the copies of one resume (kept-alive connections)."""
+    import requests
+
+    return requests.Session()
+
+
+def progress_line(progress: Progress, total: int) -> str:
+    """The log line of one window: done, in flight, failed, remaining, the window and an ETA."""
+    ended, flight = progress.ended, len(progress.flight)
+    elapsed = time.time() - progress.try_started
+    rate = (ended - progress.done_at_try_start) / elapsed if elapsed > 0 else 0.0
+    eta = f"{(total - ended) / rate:.0f}s" if rate > 0 else "unknown"
+    return (
+        f"Batch: {ended}/{total} done ({progress.count(SUCCESS)} succeeded, {progress.count(EXISTING)} existing, "
+        f"{progress.count(FAILED)} failed), {flight} in flight, {total - ended - flight} remaining; "
+        f"window {progress.window.size}/{progress.window.maximum}; ETA {eta}"
+    )
+
+
+def failure_error(result: Mapping[str, Any], policy: str) -> GPTImageBatchFailedError:
+    """The error that fails the task for failed items (the report is pushed to XCom beforehand)."""
+    failed = [entry for entry in result["items"] if entry["state"] not in ("success", "existing", "not_started")]
+    shown = "; ".join(f"{e['key']!r}: {e['state']} ({e['error']})" for e in failed[:SHOWN_FAILURES])
+    more = f"; and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
+    return GPTImageBatchFailedError(
+        f"{len(failed)} of {result['total']} batch items failed ({policy}): {shown}{more}. "
+        f"{result['succeeded'] + result['existing']} are done and kept; jobs still in flight stay recorded. "
+        "The full report is in XCom 'batch_report'; a retry generates only the failed and unfinished items.",
+        failed_keys=tuple(e["key"] for e in failed[:100]),
+    )

@@ -1,0 +1,163 @@
+"""Batch pacing as pure functions: the adaptive create window (AIMD), the trigger's wake-up rule, poll timing.
+
+Nothing here sleeps, reads a clock or draws a random number: callers pass ``now`` and ``rand``.
+
+**The create window.** The account has an active-task limit (the service answers 409 past it); the batch
+keeps at most ``size`` of its jobs in flight. It starts at the user's ``max_active_jobs`` and:
+
+* grows by one after ``size`` creates in a row were accepted (additive increase, one step per "round"),
+  never past ``maximum``;
+* on a 409 shrinks multiplicatively (``size * decrease``), but never below the number of jobs the service
+  has just proved it holds (those in flight): shrinking under them would only idle the account once they
+  finish. A 409 with nothing in flight (the account is busy with other clients' jobs) waits with capped
+  exponential backoff before the next try.
+
+A 429 (rate limit) does not touch the window (it limits requests, not jobs): creates pause for
+``Retry-After`` plus jitter (see :func:`~airflow_provider_gptimage.protocol.retry.decide_retry`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from airflow_provider_gptimage.protocol.retry import PollSchedule, poll_delay
+
+#: Reasons a batch trigger wakes the task, in :meth:`WakePolicy.reason`'s order of precedence.
+WAKE_ALL = "all"
+WAKE_TIMER = "timer"
+WAKE_FRACTION = "fraction"
+WAKE_LINGER = "linger"
+
+
+@dataclass(frozen=True)
+class CreateWindow:
+    """How many jobs of a batch may be in flight at once, adapted to the service's answers (immutable).
+
+    :param size: jobs allowed in flight now.
+    :param maximum: the ceiling (the account's active-task limit as the user states it).
+    :param minimum: the floor of a decrease.
+    :param decrease: the multiplicative decrease on a 409 (``0 < decrease < 1``).
+    :param credit: creates accepted since the last increase (an increase needs ``size`` of them).
+    :param conflicts: 409s in a row without an accepted create (drives the backoff with nothing in flight).
+    """
+
+    size: int
+    maximum: int
+    minimum: int = 1
+    decrease: float = 0.5
+    credit: int = 0
+    conflicts: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.minimum <= self.size <= self.maximum:
+            raise ValueError(
+                f"create window needs 1 <= minimum <= size <= maximum, got minimum={self.minimum}, "
+                f"size={self.size}, maximum={self.maximum}"
+            )
+        if not 0 < self.decrease < 1:
+            raise ValueError(f"create window decrease must be between 0 and 1, got {self.decrease}")
+
+    @classmethod
+    def start(cls, maximum: int, *, minimum: int = 1, decrease: float = 0.5) -> CreateWindow:
+        """A window opened at its maximum (the user's ``max_active_jobs``)."""
+        return cls(size=maximum, maximum=maximum, minimum=min(minimum, maximum), decrease=decrease)
+
+    def room(self, in_flight: int) -> int:
+        """How many more jobs may be created while ``in_flight`` are running."""
+        return max(0, self.size - in_flight)
+
+    def accepted(self) -> CreateWindow:
+        """A create was accepted: count it; after a full window of them, grow by one (additive increase)."""
+        credit = self.credit + 1
+        if credit >= self.size and self.size < self.maximum:
+            return replace(self, size=self.size + 1, credit=0, conflicts=0)
+        return replace(self, credit=credit, conflicts=0)
+
+    def conflict(self, in_flight: int) -> CreateWindow:
+        """A create got 409 while ``in_flight`` jobs run: shrink (multiplicative decrease, floored)."""
+        shrunk = max(math.floor(self.size * self.decrease), in_flight)
+        size = max(self.minimum, min(self.size, shrunk))
+        return replace(self, size=size, credit=0, conflicts=self.conflicts + 1)
+
+    def to_list(self) -> list[int]:
+        """Compact primitives for persisted state: ``[size, maximum, credit, conflicts]``."""
+        return [self.size, self.maximum, self.credit, self.conflicts]
+
+    @classmethod
+    def from_list(cls, data: object, maximum: int) -> CreateWindow:
+        """Rebuild from :meth:`to_list`; a missing or stale value (another ``maximum``) restarts the window."""
+        if isinstance(data, list) and len(data) == 4 and all(isinstance(v, int) for v in data) and data[1] == maximum:
+            size, _, credit, conflicts = data
+            if 1 <= size <= maximum and credit >= 0 and conflicts >= 0:
+                return cls(size=size, maximum=maximum, credit=credit, conflicts=conflicts)
+        return cls.start(maximum)
+
+
+@dataclass(frozen=True)
+class WakePolicy:
+    """When a batch trigger stops polling and wakes the task (a resume costs a worker start, so batch them).
+
+    The trigger fires when every job it watches has ended; or when ``fraction`` of them have (enough to
+    refill a good part of the window at once); or ``linger`` seconds after the first one ended (so a lone
+    early job neither waits for the slowest nor wakes the task on its own); or at ``wake_at``, a time the
+    task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not.
+
+    :param fraction: share of the watched jobs whose end is worth a resume (0 < fraction <= 1).
+    :param linger: seconds to wait after the first ended job for others to join it.
+    """
+
+    fraction: float = 0.25
+    linger: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1 or not math.isfinite(self.linger) or self.linger < 0:
+            raise ValueError(f"wake policy needs 0 < fraction <= 1 and linger >= 0, got {self.fraction}, {self.linger}")
+
+    def threshold(self, total: int) -> int:
+        """How many ended jobs among ``total`` are enough to wake the task."""
+        return max(1, math.ceil(self.fraction * total))
+
+    def reason(
+        self, *, total: int, ended: int, first_ended_at: float | None, now: float, wake_at: float | None
+    ) -> str | None:
+        """The reason to wake now, or ``None`` to keep polling.
+
+        :param total: jobs the trigger watches.
+        :param ended: of those, how many ended (success, fail, final error or timeout).
+        :param first_ended_at: when the first one ended, if any did.
+        :param now: the current time (epoch seconds).
+        :param wake_at: a time the task asked to be woken at, if any.
+        """
+        if total > 0 and ended >= total:
+            return WAKE_ALL
+        if (wake_at is not None and now >= wake_at) or (total == 0 and wake_at is None):
+            return WAKE_TIMER
+        if ended and ended >= self.threshold(total):
+            return WAKE_FRACTION
+        if ended and first_ended_at is not None and now - first_ended_at >= self.linger:
+            return WAKE_LINGER
+        return None
+
+    def next_check(self, *, first_ended_at: float | None, wake_at: float | None) -> float | None:
+        """The next time :meth:`reason` may change without a poll result (linger end or ``wake_at``)."""
+        times = [
+            t for t in (wake_at, None if first_ended_at is None else first_ended_at + self.linger) if t is not None
+        ]
+        return min(times) if times else None
+
+
+def next_poll_at(schedule: PollSchedule, created_at: float, now: float) -> float:
+    """The first poll time after ``now`` of a job created at ``created_at``, on the job's own schedule.
+
+    Polls fall at ``created_at + initial``, then every wait of :func:`poll_delay` (growing to ``maximum``).
+    Deriving the time from the job's age, not from a poll counter, lets a new trigger (the next window, a
+    triggerer restart) take over old and new jobs without polling them all at once or starting over.
+    """
+    at, polls = created_at + poll_delay(schedule, 0), 1
+    while at <= now:
+        delay = poll_delay(schedule, polls)
+        if delay >= schedule.maximum:
+            return at + (math.floor((now - at) / schedule.maximum) + 1) * schedule.maximum
+        at, polls = at + delay, polls + 1
+    return at

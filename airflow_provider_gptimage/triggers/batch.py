@@ -1,0 +1,218 @@
+"""Trigger that polls every in-flight job of a batch and wakes the task when resuming is worthwhile.
+
+One trigger watches a whole window of jobs, so a batch of thousands of images costs the triggerer one
+trigger, not one per image. It only ever sends GETs (a trigger may run twice; a POST here could pay
+twice), polls with bounded concurrency over the connection pool shared by all of this provider's triggers
+(:mod:`~airflow_provider_gptimage.triggers.session`), and keeps a few small fields per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageRateLimitError
+from airflow_provider_gptimage.protocol import POLL, PollSchedule, RetryPolicy, decide_retry
+from airflow_provider_gptimage.protocol.events import (
+    batch_event,
+    batch_job_event,
+    error_event,
+    record_event,
+    timeout_event,
+)
+from airflow_provider_gptimage.protocol.window import WakePolicy, next_poll_at
+from airflow_provider_gptimage.triggers.session import shared_client_session
+
+#: Polls in flight at once per trigger (the shared pool holds 64 connections per event loop).
+DEFAULT_MAX_CONCURRENT_POLLS = 16
+#: Failed polls in a row after which a job is reported with its error (it stays in the batch).
+DEFAULT_MAX_TRANSIENT_ERRORS = 8
+#: Backoff between failed polls of one job (429 pauses every poll for ``Retry-After`` instead).
+_POLL_BACKOFF = RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay=30.0)
+
+
+class _Job:
+    """What the trigger keeps per watched job (a few fields; thousands fit in little memory)."""
+
+    __slots__ = ("created_at", "due", "errors", "job_id", "key", "state")
+
+    def __init__(self, key: str, job_id: str, created_at: float, due: float) -> None:
+        self.key, self.job_id, self.created_at, self.due = key, job_id, created_at, due
+        self.errors: list[GPTImageError] = []
+        self.state: str | None = None
+
+
+class GPTImageBatchTrigger(BaseTrigger):
+    """Poll ``recordInfo`` for many jobs and fire one ``batch`` event (see :func:`~.events.batch_event`).
+
+    Each ended job is reported as a single-job event tagged with its key: ``success``/``fail`` with the
+    record (without the echoed request, which the task already knows), ``error`` when polling gave up
+    (a final error such as 404, or ``max_transient_errors`` failures in a row), ``timeout`` when the job
+    outlived ``job_timeout``. When to fire is :class:`~.protocol.window.WakePolicy`'s decision.
+
+    :param jobs: ``[key, job_id, created_at]`` triples (``created_at`` in epoch seconds).
+    :param gptimage_conn_id: the ``gptimage`` connection; the key is fetched in the triggerer, never stored.
+    :param poll_interval: seconds from a job's creation to its first poll; later waits grow by half.
+    :param max_poll_interval: the longest wait between two polls of a job.
+    :param job_timeout: seconds from a job's creation after which it is reported as timed out (``None``: never).
+    :param wake_fraction: share of the watched jobs whose end wakes the task.
+    :param wake_linger: seconds after the first ended job before the task is woken anyway.
+    :param wake_at: epoch seconds at which to wake the task even if no job ended (``None``: no timer).
+    :param max_concurrent_polls: polls in flight at once.
+    :param max_transient_errors: failed polls in a row before a job is reported with its error.
+    :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
+    """
+
+    def __init__(
+        self,
+        jobs: Sequence[Sequence[Any]],
+        gptimage_conn_id: str = "gptimage_default",
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 30.0,
+        job_timeout: float | None = None,
+        wake_fraction: float = 0.25,
+        wake_linger: float = 5.0,
+        wake_at: float | None = None,
+        max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
+        max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
+        request_id_prefix: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.jobs: list[tuple[str, str, float]] = [(str(k), str(j), float(c)) for k, j, c in jobs]
+        self.gptimage_conn_id = gptimage_conn_id
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.job_timeout = None if job_timeout is None else float(job_timeout)
+        self.wake = WakePolicy(fraction=float(wake_fraction), linger=float(wake_linger))
+        self.wake_at = None if wake_at is None else float(wake_at)
+        self.max_concurrent_polls = max(1, int(max_concurrent_polls))
+        self.max_transient_errors = max(1, int(max_transient_errors))
+        self.request_id_prefix = request_id_prefix
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the dotted path and primitive kwargs (never a secret)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "jobs": [list(job) for job in self.jobs],
+                "gptimage_conn_id": self.gptimage_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "job_timeout": self.job_timeout,
+                "wake_fraction": self.wake.fraction,
+                "wake_linger": self.wake.linger,
+                "wake_at": self.wake_at,
+                "max_concurrent_polls": self.max_concurrent_polls,
+                "max_transient_errors": self.max_transient_errors,
+                "request_id_prefix": self.request_id_prefix,
+            },
+        )
+
+    def _hook(self) -> Any:
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        # One attempt per poll: a failed poll is simply tried again at the job's next turn, and a 429
+        # pauses every poll of this trigger (they share the key's rate limit).
+        return GPTImageHook(
+            self.gptimage_conn_id, retry_policy=RetryPolicy(max_attempts=1), request_id_prefix=self.request_id_prefix
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the wake-up policy says resume; yield exactly one ``batch`` event."""
+        schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
+        start = time.time()
+        running = {j: _Job(k, j, c, next_poll_at(schedule, c, start)) for k, j, c in self.jobs}
+        ended: list[dict[str, Any]] = []
+        first_ended_at: float | None = None
+        paused_until = 0.0
+        hook, rng = self._hook(), random.Random()
+        semaphore = asyncio.Semaphore(self.max_concurrent_polls)
+        self.log.info("Watching %d job(s) of a batch", len(running))
+        async with shared_client_session() as session:
+            while True:
+                now = time.time()
+                for job in list(running.values()):
+                    if self.job_timeout is not None and now >= job.created_at + self.job_timeout:
+                        del running[job.job_id]
+                        ended.append(batch_job_event(job.key, timeout_event(job.job_id, job.state, self._late(job))))
+                if ended and first_ended_at is None:
+                    first_ended_at = now
+                reason = self.wake.reason(
+                    total=len(self.jobs), ended=len(ended), first_ended_at=first_ended_at, now=now, wake_at=self.wake_at
+                )
+                if reason is not None:
+                    self.log.info("Waking the task (%s): %d job(s) ended, %d running", reason, len(ended), len(running))
+                    yield TriggerEvent(batch_event(reason, ended, len(running)))
+                    return
+                due = [job for job in running.values() if job.due <= now] if now >= paused_until else []
+                if due:
+                    outcomes = await asyncio.gather(*(self._poll(hook, session, semaphore, job) for job in due))
+                    now = time.time()
+                    for job, result in zip(due, outcomes, strict=True):
+                        paused_until = max(paused_until, self._settle(job, result, running, ended, schedule, now, rng))
+                    continue
+                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now))
+
+    async def _poll(self, hook: Any, session: Any, semaphore: asyncio.Semaphore, job: _Job) -> Any:
+        async with semaphore:
+            try:
+                return await hook.aget_task(job.job_id, session=session)
+            except GPTImageError as exc:
+                return exc
+
+    def _settle(
+        self,
+        job: _Job,
+        result: Any,
+        running: dict[str, _Job],
+        ended: list[dict[str, Any]],
+        schedule: PollSchedule,
+        now: float,
+        rng: random.Random,
+    ) -> float:
+        """Record one poll's result; return the time until which every poll pauses (429), else 0."""
+        if isinstance(result, GPTImageRateLimitError):
+            delay = decide_retry(_POLL_BACKOFF, POLL, [result], rng.random()) or self.poll_interval
+            job.due = now + delay
+            return now + delay
+        if isinstance(result, GPTImageError):
+            job.errors.append(result)
+            if not result.retryable or len(job.errors) >= self.max_transient_errors:
+                self.log.warning("Polling job %s (%s) gave up: %s", job.job_id, job.key, result)
+                del running[job.job_id]
+                ended.append(batch_job_event(job.key, error_event(job.job_id, result)))
+            else:
+                job.due = now + (decide_retry(_POLL_BACKOFF, POLL, job.errors, rng.random()) or self.poll_interval)
+            return 0.0
+        job.errors.clear()
+        job.state = result.state
+        if result.is_finished:
+            del running[job.job_id]
+            ended.append(batch_job_event(job.key, record_event(dataclasses.replace(result, params={}))))
+        else:
+            job.due = next_poll_at(schedule, job.created_at, now)
+        return 0.0
+
+    def _sleep_for(self, running: Any, paused_until: float, first_ended_at: float | None, now: float) -> float:
+        """Seconds until something can change: a poll falls due, the pause or linger ends, a timer or timeout."""
+        candidates = []
+        if running:
+            candidates.append(max(min(job.due for job in running), paused_until))
+            if self.job_timeout is not None:
+                candidates.append(min(job.created_at for job in running) + self.job_timeout)
+        wake = self.wake.next_check(first_ended_at=first_ended_at, wake_at=self.wake_at)
+        if wake is not None:
+            candidates.append(wake)
+        return max(0.0, min(candidates, default=now + self.max_poll_interval) - now)
+
+    def _late(self, job: _Job) -> str:
+        return (
+            f"Job {job.job_id} (key {job.key!r}) did not finish within {self.job_timeout:g}s of its creation "
+            f"(last state: {job.state or 'unknown'}). The service may still finish and bill it."
+        )

@@ -1,0 +1,146 @@
+"""GPTImageBatchTrigger: primitives only, GETs only, one event per wake-up, against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_provider_gptimage.exceptions import GPTImageJobFailedError
+from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.protocol.events import BATCH, batch_jobs, outcome
+from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
+from tests.conftest import FAKE_API_KEY
+
+
+def make_trigger(jobs, **kwargs) -> GPTImageBatchTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    kwargs.setdefault("max_poll_interval", 0.1)
+    kwargs.setdefault("wake_linger", 0.05)
+    return GPTImageBatchTrigger(jobs=jobs, **kwargs)
+
+
+async def first_event(trigger: GPTImageBatchTrigger) -> dict:
+    event = await asyncio.wait_for(trigger.run().__anext__(), timeout=30)
+    return event.payload
+
+
+def create(prompts: list[str]) -> list[list]:
+    hook = GPTImageHook()
+    return [[f"k{i}", hook.create_task(p), time.time()] for i, p in enumerate(prompts)]
+
+
+def test_serialize_round_trip_has_only_primitives():
+    trigger = GPTImageBatchTrigger(
+        jobs=[["sku-1", "job-1", 1.7e9], ["sku-2", "job-2", 1.7e9 + 1]],
+        gptimage_conn_id="conn",
+        poll_interval=3,
+        max_poll_interval=20,
+        job_timeout=600,
+        wake_fraction=0.5,
+        wake_linger=2,
+        wake_at=1.8e9,
+        max_concurrent_polls=4,
+        request_id_prefix="airflow:x",
+    )
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_gptimage.triggers.batch.GPTImageBatchTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert GPTImageBatchTrigger(**kwargs).serialize() == (path, kwargs)
+    assert FAKE_API_KEY not in json.dumps(kwargs)
+
+
+async def test_all_jobs_end_in_one_event_and_the_trigger_never_posts(gptimage_conn, simulator):
+    jobs = create([f"batch trigger {i}" for i in range(6)])
+    payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=30))
+    assert payload["status"] == BATCH
+    assert payload["reason"] == "all"
+    assert payload["running"] == 0
+    entries = batch_jobs(payload)
+    assert sorted(e["key"] for e in entries) == [f"k{i}" for i in range(6)]
+    for entry in entries:
+        record = outcome(entry)
+        assert record.result_urls
+        assert record.params == {}  # the task knows the request: events stay small
+    stats = simulator.stats()
+    assert stats.creates == stats.create_attempts == 6  # no POST from the trigger
+    assert stats.polls <= 6 * 8
+
+
+async def test_fraction_wakes_before_the_slowest_job(gptimage_conn, simulator):
+    jobs = create(["quick 1", "quick 2", "quick 3", "never ends [sim:stuck]"])
+    payload = await first_event(make_trigger(jobs, wake_fraction=0.5, wake_linger=30))
+    assert payload["reason"] in ("fraction", "all")
+    assert payload["running"] >= 1
+    assert "k3" not in {e["key"] for e in payload["jobs"]}
+
+
+async def test_linger_wakes_for_a_lone_finished_job(gptimage_conn, simulator):
+    jobs = create(["quick", "stuck a [sim:stuck]", "stuck b [sim:stuck]", "stuck c [sim:stuck]", "stuck d [sim:stuck]"])
+    payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=0.1))
+    assert payload["reason"] == "linger"
+    assert [e["key"] for e in payload["jobs"]] == ["k0"]
+    assert payload["running"] == 4
+
+
+async def test_failed_job_and_timeout_are_reported_per_key(gptimage_conn, simulator):
+    jobs = create(["breaks [sim:fail]", "hangs [sim:stuck]"])
+    payload = await first_event(make_trigger(jobs, job_timeout=0.4, wake_fraction=1.0, wake_linger=30))
+    by_key = {e["key"]: e for e in payload["jobs"]}
+    assert by_key["k0"]["status"] == "fail"
+    with pytest.raises(GPTImageJobFailedError):
+        outcome(by_key["k0"])
+    assert by_key["k1"]["status"] == "timeout"
+    assert "k1" in by_key["k1"]["message"]
+
+
+async def test_unknown_job_is_a_final_error_entry(gptimage_conn, simulator):
+    jobs = [*create(["real one"]), ["ghost", "no-such-job", time.time()]]
+    payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=30))
+    by_key = {e["key"]: e for e in payload["jobs"]}
+    assert by_key["ghost"]["status"] == "error"
+    assert by_key["ghost"]["error_type"] == "GPTImageNotFoundError"
+    assert by_key["k0"]["status"] == "success"
+
+
+async def test_transient_poll_errors_are_retried_and_429_pauses_all_polls(gptimage_conn, simulator):
+    jobs = create([f"flaky {i}" for i in range(3)])
+    simulator.inject("recordInfo", "http_500", times=3)
+    simulator.inject("recordInfo", "http_429", times=2, retry_after=0.2)
+    payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=30))
+    assert payload["reason"] == "all"
+    assert all(e["status"] == "success" for e in payload["jobs"])
+    assert simulator.stats().status_counts.get(429) == 2
+
+
+async def test_too_many_transient_errors_report_the_job_without_failing_others(gptimage_conn, simulator):
+    jobs = create(["unlucky"])
+    simulator.inject("recordInfo", "http_503", times=50)
+    payload = await first_event(make_trigger(jobs, max_transient_errors=2, wake_fraction=1.0, wake_linger=30))
+    (entry,) = payload["jobs"]
+    assert entry["status"] == "error"
+    assert entry["error_type"] == "GPTImageServiceUnavailableError"
+    simulator.clear_faults()
+
+
+async def test_timer_wakes_with_no_jobs(gptimage_conn, simulator):
+    payload = await first_event(make_trigger([], wake_at=time.time() + 0.1))
+    assert payload == {"status": BATCH, "reason": "timer", "jobs": [], "running": 0}
+    assert simulator.stats().polls == 0
+
+
+async def test_timer_wakes_while_jobs_still_run(gptimage_conn, simulator):
+    jobs = create(["stuck [sim:stuck]"])
+    payload = await first_event(make_trigger(jobs, wake_at=time.time() + 0.2))
+    assert payload["reason"] == "timer"
+    assert payload["running"] == 1
+
+
+async def test_many_jobs_share_one_session_with_bounded_concurrency(gptimage_conn, simulator):
+    simulator.configure(generation_seconds=0.2)
+    jobs = create([f"crowd {i}" for i in range(40)])
+    payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=30, max_concurrent_polls=4))
+    assert len(payload["jobs"]) == 40
+    assert simulator.stats().creates == 40
