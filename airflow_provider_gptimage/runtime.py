@@ -93,7 +93,12 @@ def finish(
         from airflow_provider_gptimage.outputs import copy_results, resolve_destination
 
         folder = resolve_destination(destination, destination_conn_id or None)
-        written = copy_results(record, folder, filename=filename, provenance=provenance)
+        from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+        # Waits between download retries go through the provider's one sleep (tests freeze it).
+        written = copy_results(
+            record, folder, filename=filename, provenance=provenance, sleep=lambda s: GPTImageHook.sleep(s)
+        )
         outputs = [item.to_dict() for item in written]
         for item in outputs:
             log.info("Stored %s", item["uri"])

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DAG_IDS = ("example_gptimage_quickstart", "example_gptimage_catalog")
+DAG_IDS = ("example_gptimage_quickstart", "example_gptimage_catalog", "example_gptimage_batch_catalog")
 #: The pool the catalog example uses, sized to the simulated account's active-task limit.
 POOL, POOL_SLOTS = "gptimage_api", 5
 
@@ -36,6 +36,7 @@ def main() -> int:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
         AIRFLOW_VAR_GPTIMAGE_OUTPUT_ROOT=output.as_uri(),
         AIRFLOW_VAR_GPTIMAGE_CATALOG_ROOT=(output / "catalog").as_uri(),
+        AIRFLOW_VAR_GPTIMAGE_BATCH_CATALOG_ROOT=(output / "batch-catalog").as_uri(),
         GPTIMAGE_EXAMPLE_POLL_SECONDS="0.5",
     )
     from airflow_provider_gptimage.simulator import GPTImageSimulator

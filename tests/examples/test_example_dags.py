@@ -25,9 +25,12 @@ def example_bag(monkeypatch: pytest.MonkeyPatch, **env: str):
 def test_examples_parse_without_errors(monkeypatch):
     bag = example_bag(monkeypatch)
     assert bag.import_errors == {}
-    assert {"example_gptimage_quickstart", "example_gptimage_catalog", "example_gptimage_catalog_consumer"} <= set(
-        bag.dag_ids
-    )
+    assert {
+        "example_gptimage_quickstart",
+        "example_gptimage_catalog",
+        "example_gptimage_catalog_consumer",
+        "example_gptimage_batch_catalog",
+    } <= set(bag.dag_ids)
     catalog = bag.dags["example_gptimage_catalog"]
     assert catalog.catchup is False
     assert catalog.get_task("generate").pool == "gptimage_api"
@@ -80,3 +83,20 @@ def test_catalog_end_to_end_with_gallery_and_idempotent_rerun(simulator, monkeyp
     assert again.state == "success"
     assert simulator.stats().create_attempts == len(skus)  # the re-run paid for nothing
     assert len(list(night.glob("*.png"))) == len(skus)
+
+
+@pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+def test_batch_catalog_end_to_end(simulator, monkeypatch, tmp_path):
+    simulator.configure(generation_seconds=0.2, active_task_limit=5)
+    bag = example_bag(
+        monkeypatch, AIRFLOW_VAR_GPTIMAGE_BATCH_CATALOG_ROOT=tmp_path.as_uri(), GPTIMAGE_EXAMPLE_POLL_SECONDS="0.1"
+    )
+    run = bag.get_dag("example_gptimage_batch_catalog").test()
+    assert run.state == "success"
+    (night,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    products = (EXAMPLES / "data" / "products.csv").read_text().splitlines()[1:]
+    assert sorted(p.stem for p in night.glob("*.png")) == sorted(line.split(",")[0] for line in products)
+    stats = simulator.stats()
+    assert stats.creates == len(products)
+    assert stats.max_active_jobs <= 5
+    assert (night / "index.html").exists()
