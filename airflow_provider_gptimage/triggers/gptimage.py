@@ -42,6 +42,11 @@ class GPTImageTaskTrigger(BaseTrigger):
     :param max_transient_errors: transient failures in a row (429, 5xx, timeouts...) tolerated per poll.
     :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
     :param request_timeout: seconds one poll may take before it counts as a (transient) timeout.
+    :param first_poll_delay: seconds before the first poll (default ``poll_interval``): a job just created
+        is never done at once, and a trigger that fires within a second of the deferral meets an Airflow
+        race (apache/airflow#72716) that can fail the resumed task.
+    :param kwargs: arguments a newer release of this provider may add; ignored with a warning, so a
+        triggerer not yet upgraded can still run a trigger serialized by an upgraded worker.
     """
 
     def __init__(
@@ -54,8 +59,12 @@ class GPTImageTaskTrigger(BaseTrigger):
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         request_id_prefix: str | None = None,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        first_poll_delay: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
+        if kwargs:
+            self.log.warning("Ignoring unknown trigger arguments %s (written by a newer provider?)", sorted(kwargs))
         self.job_id = job_id
         self.gptimage_conn_id = gptimage_conn_id
         self.deadline = deadline
@@ -64,6 +73,7 @@ class GPTImageTaskTrigger(BaseTrigger):
         self.max_transient_errors = int(max_transient_errors)
         self.request_id_prefix = request_id_prefix
         self.request_timeout = float(request_timeout)
+        self.first_poll_delay = self.poll_interval if first_poll_delay is None else max(0.0, float(first_poll_delay))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the dotted path and primitive kwargs (never a secret)."""
@@ -78,6 +88,7 @@ class GPTImageTaskTrigger(BaseTrigger):
                 "max_transient_errors": self.max_transient_errors,
                 "request_id_prefix": self.request_id_prefix,
                 "request_timeout": self.request_timeout,
+                "first_poll_delay": self.first_poll_delay,
             },
         )
 
@@ -100,6 +111,9 @@ class GPTImageTaskTrigger(BaseTrigger):
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
         polls, last_state = 0, None
         async with shared_client_session() as session:
+            remaining = self._remaining()
+            first_wait = self.first_poll_delay if remaining is None else min(self.first_poll_delay, remaining)
+            await asyncio.sleep(max(0.0, first_wait))
             while True:
                 remaining = self._remaining()
                 if remaining is not None and remaining <= 0:
@@ -119,7 +133,7 @@ class GPTImageTaskTrigger(BaseTrigger):
                 if record.state != last_state:
                     self.log.info("Job %s is %s", self.job_id, record.state)
                     last_state = record.state
-                await asyncio.sleep(poll_delay(schedule, polls - 1, remaining=self._remaining()))
+                await asyncio.sleep(poll_delay(schedule, polls, remaining=self._remaining()))
 
     def _timeout_message(self, last_state: str | None) -> str:
         return (

@@ -18,6 +18,7 @@ from tests.conftest import FAKE_API_KEY
 def make_trigger(job_id: str, **kwargs) -> GPTImageTaskTrigger:
     kwargs.setdefault("poll_interval", 0.05)
     kwargs.setdefault("max_poll_interval", 0.2)
+    kwargs.setdefault("first_poll_delay", 0)
     return GPTImageTaskTrigger(job_id=job_id, **kwargs)
 
 
@@ -139,3 +140,19 @@ async def test_key_never_in_trigger_logs(gptimage_conn, simulator, capsys):
     await first_event(make_trigger(job_id))
     captured = capsys.readouterr()
     assert FAKE_API_KEY not in captured.out + captured.err
+
+
+def test_unknown_kwargs_from_a_newer_provider_are_ignored():
+    trigger = GPTImageTaskTrigger(job_id="j", some_future_option=3)
+    assert "some_future_option" not in trigger.serialize()[1]
+
+
+async def test_first_poll_waits(gptimage_conn, simulator):
+    job_id = GPTImageHook().create_task("a patient first poll")
+    run = make_trigger(job_id, first_poll_delay=0.4).run()
+    task = asyncio.ensure_future(run.__anext__())
+    await asyncio.sleep(0.2)
+    assert simulator.stats().polls == 0  # nothing sent before the first delay
+    event = await asyncio.wait_for(task, timeout=30)
+    await run.aclose()
+    assert event.payload["status"] == "success"
