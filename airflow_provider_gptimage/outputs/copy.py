@@ -90,6 +90,7 @@ def copy_results(
     timeout: Any = DEFAULT_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
+    fsync: bool = False,
 ) -> list[OutputFile]:
     """Stream every image of a successful job into ``destination``, each followed by its sidecar.
 
@@ -109,6 +110,7 @@ def copy_results(
     :param timeout: ``requests`` timeout of each request.
     :param sleep: waits between retries (tests pass a recorder).
     :param rand: jitter source in ``[0, 1)``.
+    :param fsync: flush each local file to disk before publishing it (survives a power loss; slower).
     :return: one :class:`OutputFile` per image, in the order of the result URLs.
     :raises GPTImageResultError: an image could not be fetched or kept; the message names the job.
     :raises GPTImageValidationError: a bad ``filename``, ``max_bytes`` or ``chunk_size``.
@@ -128,6 +130,7 @@ def copy_results(
         "policy": policy,
         "sleep": sleep,
         "rand": rand,
+        "fsync": fsync,
     }
     own_session = session is None
     http = session or requests.Session()
@@ -153,9 +156,15 @@ def _copy_one(
 ) -> OutputFile:
     """Copy image ``index`` of ``record``, then write its sidecar."""
     count = len(record.result_urls)
-    staging = Staging(destination, stem if count == 1 else f"{stem}-{index}", chunk_size=fetch_options["chunk_size"])
+    staging = Staging(
+        destination,
+        stem if count == 1 else f"{stem}-{index}",
+        chunk_size=fetch_options["chunk_size"],
+        fsync=fetch_options["fsync"],
+    )
     try:
-        got = download(http, url, staging, job_id=record.job_id, **fetch_options)
+        options = {k: v for k, v in fetch_options.items() if k != "fsync"}
+        got = download(http, url, staging, job_id=record.job_id, **options)
         name = output_name(stem, index, count, got.extension)
         target = destination / name
         remove_sidecar(destination, name)

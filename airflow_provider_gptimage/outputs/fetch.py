@@ -9,7 +9,7 @@ resolved and every address is checked. Loopback stays allowed: the bundled simul
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -24,6 +24,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageServiceUnavailableError,
     GPTImageTransportError,
 )
+from airflow_provider_gptimage.outputs.digest import ParallelSHA256
 from airflow_provider_gptimage.outputs.paths import EXTENSIONS
 from airflow_provider_gptimage.protocol import DOWNLOAD, RetryPolicy, decide_retry, excerpt, parse_retry_after
 
@@ -201,7 +202,7 @@ def download_once(
 
     shown = redact(url)
     try:
-        with _open(session, url, job_id, timeout) as response:
+        with contextlib.ExitStack() as stack, _open(session, url, job_id, timeout) as response:
             if response.status_code != 200:
                 raise _status_error(response, job_id, shown)
             declared = _declared_length(response)
@@ -211,7 +212,7 @@ def download_once(
                     f"{max_bytes:,} (max_bytes).",
                     job_id=job_id,
                 )
-            digest, size, head, kind = hashlib.sha256(), 0, b"", None
+            digest, size, head, kind = stack.enter_context(ParallelSHA256()), 0, b"", None
             for chunk in response.iter_content(chunk_size):
                 if kind is None:
                     head += chunk

@@ -119,12 +119,18 @@ class Staging:
     :param folder: the destination folder.
     :param stem: base name of the file, used in the temporary name.
     :param chunk_size: bytes per read when uploading a spool.
+    :param fsync: flush a local file to disk before it is renamed into place, so that it survives a power
+        loss as well as a crash (off by default: the rename alone guarantees that no reader ever sees a
+        truncated file after an interrupted copy, and the flush costs about a third of a local copy's time).
     """
 
-    def __init__(self, folder: ObjectStoragePath, stem: str, *, chunk_size: int = 1024 * 1024) -> None:
+    def __init__(
+        self, folder: ObjectStoragePath, stem: str, *, chunk_size: int = 1024 * 1024, fsync: bool = False
+    ) -> None:
         self.folder = folder
         self.stem = stem
         self.chunk_size = chunk_size
+        self.fsync = fsync
         self.rename = uses_rename(folder)
         self.temp: ObjectStoragePath | None = None
         self.file: Any = None
@@ -148,7 +154,7 @@ class Staging:
         try:
             if self.rename and self.temp is not None:
                 self.file.flush()
-                if self.folder.protocol in LOCAL_PROTOCOLS:
+                if self.fsync and self.folder.protocol in LOCAL_PROTOCOLS:
                     os.fsync(self.file.fileno())
                 self.file.close()
                 target.fs.mv(self.temp.path, target.path)
