@@ -27,6 +27,7 @@ from airflow_provider_gptimage.exceptions import (
 )
 from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
 from airflow_provider_gptimage.operators.batch_steps import (
+    GroupSender,
     failure_error,
     keep_outputs,
     progress_line,
@@ -61,8 +62,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     polls all of them, resumes only to copy finished images and create the next window, and defers again.
     A 409 shrinks the window (AIMD, see :mod:`~.protocol.window`), a 429 pauses creates for ``Retry-After``.
     Progress (each item's status, the job ids in flight) is kept in ``task_state_store`` and in the defer
-    kwargs: a killed worker or a retry resumes without paying twice, and items whose output is already
-    complete in ``destination`` are not generated again. Failed items are retried by the next task try.
+    kwargs: a killed worker or a retry resumes without paying twice for any job whose id was stored (only
+    the creates in flight at the crash can be lost, see ``max_concurrent_creates``), and items whose output
+    is already complete in ``destination`` are not generated again. Failed items are retried by the next task try.
 
     :param requests: items ``{"key", "prompt", "aspect_ratio"?, "resolution"?, "quality"?,
         "output_format"?}`` with unique keys; a list, an XComArg, or a template rendering to one (templated).
@@ -78,9 +80,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for.
     :param wake_linger: seconds after the first job ends before resuming anyway (default ``poll_interval``).
     :param max_worker_wait: seconds of 429/409 pauses slept in the worker per resume; longer ones defer.
-    :param persist_every: creates between two writes of the jobs in flight. ``1`` (default) stores each job
-        id before the next create is sent, so a crash can orphan at most the job being created; ``n`` saves
-        state writes but a crash may orphan up to ``n`` jobs, which a retry creates (and pays for) again.
+    :param max_concurrent_creates: creates sent at once (a group, from a small thread pool) when the window
+        has room for several. The group's job ids are stored in ONE state write once every create of the
+        group has answered, before the next group is sent: a crash while a group is in flight can orphan at
+        most that group's jobs, which a retry creates (and pays for) again. ``1`` sends and stores one create
+        at a time (a crash orphans at most the job being created).
+    :param persist_every: creates between two writes of the jobs in flight, counted in whole groups. ``1``
+        (default) stores the ids after every group; ``n`` saves state writes but a crash may orphan up to
+        ``max(n, max_concurrent_creates)`` jobs, which a retry creates (and pays for) again.
     """
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
@@ -101,6 +108,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         wake_fraction: float = 0.25,
         wake_linger: float | None = None,
         max_worker_wait: float = 5.0,
+        max_concurrent_creates: int = 8,
         persist_every: int = 1,
         **kwargs: Any,
     ) -> None:
@@ -124,6 +132,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         self.wake_fraction = wake_fraction
         self.wake_linger = poll_interval if wake_linger is None else wake_linger
         self.max_worker_wait = max_worker_wait
+        self.max_concurrent_creates = max(1, int(max_concurrent_creates))
         self.persist_every = max(1, int(persist_every))
         if isinstance(requests, list):  # a literal list fails when the DAG is parsed, templates at execution
             self._batch()
@@ -149,7 +158,10 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         items = self._batch()
         store = BatchStore(context.get("task_state_store"), state)  # type: ignore[call-overload]
         progress = self._load(store, items)
-        return self._step(context, items, self._folder(check=False), store, progress, events.batch_jobs(event))
+        ended = events.batch_jobs(event)
+        seen_at = event.get("at") if isinstance(event, Mapping) else None  # when the trigger last polled
+        seen = float(seen_at) if isinstance(seen_at, (int, float)) else None
+        return self._step(context, items, self._folder(check=False), store, progress, ended, seen)
 
     # ------------------------------------------------------------------------------------------ the cycle
     def _step(
@@ -160,12 +172,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         store: BatchStore,
         progress: Progress,
         ended: list[Mapping[str, Any]],
+        seen_at: float | None = None,
     ) -> dict[str, Any]:
         hook = self._hook(context)
+        watched = len(progress.flight)
         self._absorb(hook, context, items, folder, store, progress, ended)
         if self.failure_policy == "fail_fast" and progress.count(FAILED):
             self._fail(context, items, folder, store, progress)
-        self._create(hook, items, store, progress)
+        self._create(hook, items, store, progress, stale=len(progress.flight) != watched)
         self.log.info("%s", progress_line(progress, len(items)))
         if not progress.flight and not progress.pending():
             return self._finish(context, items, folder, store, progress)
@@ -183,10 +197,11 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                 wake_fraction=self.wake_fraction,
                 wake_linger=self.wake_linger,
                 wake_at=progress.create_after if paused or not flight else None,
+                seen_at=seen_at,
                 request_id_prefix=hook.request_id_prefix,
             ),
             method_name="execute_complete",
-            kwargs={"state": store.to_kwargs()},
+            kwargs={"state": store.to_kwargs(progress.open_segment)},
         )
 
     def _absorb(
@@ -232,15 +247,21 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         finally:
             if http is not None:
                 http.close()
-            if rows or ended:
+            if rows:  # the live key is rewritten by the creates that follow (a stale one is safe: see load)
                 progress.save_results(store, rows)
-                progress.save_live(store)
 
-    def _create(self, hook: GPTImageHook, items: list[BatchItem], store: BatchStore, progress: Progress) -> None:
-        """Create jobs while the window has room; store each job id before sending the next create."""
+    def _create(
+        self, hook: GPTImageHook, items: list[BatchItem], store: BatchStore, progress: Progress, *, stale: bool
+    ) -> None:
+        """Create jobs while the window has room, a group of ``max_concurrent_creates`` POSTs at a time; the
+        group's job ids are stored (one state write) before the next group is sent.
+
+        :param stale: the stored live key still lists jobs that ended (write it even if nothing is created).
+        """
         queue = deque(i for i in progress.pending() if items[i].key not in progress.flight)
         rng, waited, limited, unsaved, rows = random.Random(), 0.0, 0, 0, []
-        prefix = hook.request_id_prefix
+        saved = progress.live_state()
+        sender = GroupSender(hook, self.max_concurrent_creates)
         try:
             while queue and progress.window.room(len(progress.flight)) > 0:
                 pause = progress.create_after - time.time()
@@ -250,41 +271,54 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                     hook.sleep(pause)
                     waited += pause
                     progress.create_after = 0.0
-                item = items[queue[0]]
-                hook.request_id_prefix = f"{prefix}:{item.key}"
-                try:
-                    job_id = hook.submit(item.request)
-                except GPTImageActiveTaskLimitError as exc:
+                size = min(len(queue), progress.window.room(len(progress.flight)), sender.width)
+                group = [queue.popleft() for _ in range(size)]
+                retry: list[int] = []
+                conflict: GPTImageActiveTaskLimitError | None = None
+                rate_limited: GPTImageRateLimitError | None = None
+                unexpected: BaseException | None = None
+                for index, (outcome, created_at) in zip(group, sender.submit([items[i] for i in group]), strict=True):
+                    if isinstance(outcome, str):
+                        item = items[index]
+                        progress.flight[item.key] = [outcome, created_at, item.digest]
+                        progress.window = progress.window.accepted()
+                        unsaved += 1
+                    elif isinstance(outcome, GPTImageActiveTaskLimitError):
+                        conflict = outcome
+                        retry.append(index)
+                    elif isinstance(outcome, GPTImageRateLimitError):
+                        rate_limited = outcome
+                        retry.append(index)
+                    elif isinstance(outcome, GPTImageBadRequestError):  # the service refuses this item alone
+                        rows.append(result_row(index, None, "rejected", (), str(outcome)))
+                        progress.status[index] = FAILED
+                    else:
+                        retry.append(index)
+                        unexpected = unexpected or outcome
+                queue.extendleft(reversed(retry))  # not sent or refused for now: first in line again
+                if unsaved >= self.persist_every:
+                    saved = progress.save_live(store)  # the group's ids are durable before the next group is sent
+                    unsaved, stale = 0, False
+                if unexpected is not None:
+                    raise unexpected
+                if conflict is not None:
                     progress.window = progress.window.conflict(len(progress.flight))
                     if progress.flight:
                         break  # wait for one of ours to end
                     delay = protocol.decide_retry(
-                        _PACE, protocol.CREATE, [exc] * progress.window.conflicts, rng.random()
+                        _PACE, protocol.CREATE, [conflict] * progress.window.conflicts, rng.random()
                     )
                     progress.create_after = time.time() + (delay or _PACE.max_delay)
-                    continue
-                except GPTImageRateLimitError as exc:
+                elif rate_limited is not None:
                     limited += 1
-                    delay = protocol.decide_retry(_PACE, protocol.CREATE, [exc] * limited, rng.random())
+                    delay = protocol.decide_retry(_PACE, protocol.CREATE, [rate_limited] * limited, rng.random())
                     progress.create_after = time.time() + (delay or _PACE.max_delay)
-                    continue
-                except GPTImageBadRequestError as exc:  # the service refuses this item: it fails alone
-                    index = queue.popleft()
-                    rows.append(result_row(index, None, "rejected", (), str(exc)))
-                    progress.status[index] = FAILED
-                    continue
-                progress.flight[item.key] = [job_id, time.time(), item.digest]
-                progress.window = progress.window.accepted()
-                queue.popleft()
-                unsaved += 1
-                if unsaved >= self.persist_every:
-                    progress.save_live(store)  # the job id is durable before the next create is sent
-                    unsaved = 0
         finally:
-            hook.request_id_prefix = prefix
+            sender.close()
             if rows:
                 progress.save_results(store, rows)
-            progress.save_live(store)
+            if stale or progress.live_state() != saved:
+                progress.save_live(store)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _batch(self) -> list[BatchItem]:

@@ -6,15 +6,19 @@ Three kinds of keys, each written small:
   (``.`` pending, ``s`` succeeded, ``f`` failed, ``k`` already in the destination), the number of result
   segments, and the try's start. About one byte per item: 10,000 items are about 10 KB.
 * ``gptimage_batch_live``: the jobs in flight (``key -> [job_id, created_at, request digest]``), the create
-  window and the end of a create pause. Bounded by the window; rewritten after EVERY create, so a job id is
-  stored before the next create is sent.
-* ``gptimage_batch_results_<n>``: append-only segments of result rows (at most :data:`SEGMENT_ROWS` each),
-  read once, when the batch ends.
+  window and the end of a create pause. Bounded by the window; rewritten after every group of creates
+  (``max_concurrent_creates`` POSTs sent at once; one POST with ``1``), so a group's job ids are stored
+  before the next group is sent.
+* ``gptimage_batch_results_<n>``: segments of result rows (at most :data:`SEGMENT_ROWS` each), read once,
+  when the batch ends. The last segment is filled up (rewritten with the new rows appended) before the
+  next one is started, and travels in the defer kwargs too, so a resume appends without reading it.
 
 Write order makes every crash point safe: result segment, then durable status, then the live key. A crash
 after the status but before the live key leaves ended jobs in the live key; :meth:`Progress.load` drops
 them because their status is final. A crash before the status leaves them in flight: they are polled and
-copied again (a copy whose sidecar names the same job is skipped).
+copied again (a copy whose sidecar names the same job is skipped). The one unsafe point is a crash while
+a group of creates is in flight (sent, their ids not yet stored): the service keeps (and bills) those jobs,
+unwatched, and the retry creates those items again. ``max_concurrent_creates=1`` narrows that to one job.
 """
 
 from __future__ import annotations
@@ -48,24 +52,29 @@ class BatchStore:
         self.carried: dict[str, Any] = dict(carried or {})
 
     def get(self, key: str) -> Any:
-        """Return the stored value (the store first, the carried copy as a fallback)."""
-        value = self.backend.get(key) if self.backend is not None else None
-        return self.carried.get(key) if value is None else value
+        """Return the stored value: the carried copy of a key it holds, else the store's.
+
+        The carried copy is what this task last stored before it deferred (every write of those keys
+        updates both), and Airflow drops a deferral's kwargs when a try ends (failure, retry, clear), so a
+        resume's copy is never older than the store: reading it saves a round trip to the store per key.
+        """
+        if key in self.carried:
+            return self.carried[key]
+        return self.backend.get(key) if self.backend is not None else None
 
     def set(self, key: str, value: Any) -> None:
         """Store a value (and keep the copy the next deferral carries)."""
         if self.backend is not None:
             self.backend.set(key, value)
-            if key in (META_KEY, LIVE_KEY):
-                self.carried[key] = value
-        else:
-            self.carried[key] = value
+        self.carried[key] = value
 
-    def to_kwargs(self) -> dict[str, Any]:
-        """The compact copy for the defer kwargs (everything, when there is no ``task_state_store``)."""
+    def to_kwargs(self, open_segment: int | None = None) -> dict[str, Any]:
+        """The compact copy for the defer kwargs: the meta and live keys and the open result segment
+        (everything, when there is no ``task_state_store``)."""
         if self.backend is None:
             return dict(self.carried)
-        return {k: v for k, v in self.carried.items() if k in (META_KEY, LIVE_KEY)}
+        keep = {META_KEY, LIVE_KEY} | ({SEGMENT_KEY.format(open_segment)} if open_segment is not None else set())
+        return {k: v for k, v in self.carried.items() if k in keep}
 
 
 @dataclass
@@ -158,10 +167,22 @@ class Progress:
         return True
 
     # ------------------------------------------------------------------------------------------ writes
+    @property
+    def open_segment(self) -> int | None:
+        """The number of the last result segment, which new rows fill up (``None`` before the first)."""
+        return self.segments - 1 if self.segments else None
+
     def save_results(self, store: BatchStore, rows: Sequence[list[Any]]) -> None:
-        """Append result rows in segments, then the durable status (in that order)."""
-        for start in range(0, len(rows), SEGMENT_ROWS):
-            store.set(SEGMENT_KEY.format(self.segments), list(rows[start : start + SEGMENT_ROWS]))
+        """Append result rows to the segments (filling up the last one first), then the durable status."""
+        pending = list(rows)
+        if pending and self.segments:
+            last = list(store.get(SEGMENT_KEY.format(self.segments - 1)) or [])
+            if len(last) < SEGMENT_ROWS:
+                room = SEGMENT_ROWS - len(last)
+                store.set(SEGMENT_KEY.format(self.segments - 1), last + pending[:room])
+                pending = pending[room:]
+        for start in range(0, len(pending), SEGMENT_ROWS):
+            store.set(SEGMENT_KEY.format(self.segments), pending[start : start + SEGMENT_ROWS])
             self.segments += 1
         self.save_meta(store)
 
@@ -180,18 +201,21 @@ class Progress:
             },
         )
 
-    def save_live(self, store: BatchStore) -> None:
-        """Write the jobs in flight and the window (after every create)."""
-        store.set(
-            LIVE_KEY,
-            {
-                "v": _VERSION,
-                "fp": self.fingerprint,
-                "jobs": self.flight,
-                "window": self.window.to_list(),
-                "create_after": self.create_after,
-            },
-        )
+    def live_state(self) -> dict[str, Any]:
+        """The value of the live key (a copy: compare it with a later one to skip a write that changes nothing)."""
+        return {
+            "v": _VERSION,
+            "fp": self.fingerprint,
+            "jobs": {key: list(job) for key, job in self.flight.items()},
+            "window": self.window.to_list(),
+            "create_after": self.create_after,
+        }
+
+    def save_live(self, store: BatchStore) -> dict[str, Any]:
+        """Write the jobs in flight and the window (after every group of creates); return what was written."""
+        value = self.live_state()
+        store.set(LIVE_KEY, value)
+        return value
 
     def rows(self, store: BatchStore) -> list[list[Any]]:
         """Every result row written so far, oldest first."""

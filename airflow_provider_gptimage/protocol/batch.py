@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
@@ -41,7 +42,7 @@ class BatchItem:
     key: str
     request: GenerationRequest
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """A short hash of the request: tells a re-attached job apart from one made for an edited item."""
         body = json.dumps(self.request.body(), sort_keys=True, separators=(",", ":"))

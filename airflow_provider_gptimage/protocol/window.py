@@ -101,7 +101,9 @@ class WakePolicy:
     The trigger fires when every job it watches has ended; or when ``fraction`` of them have (enough to
     refill a good part of the window at once); or ``linger`` seconds after the first one ended (so a lone
     early job neither waits for the slowest nor wakes the task on its own); or at ``wake_at``, a time the
-    task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not.
+    task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not. The linger is cut short
+    when no running job can end within it: none is as old as the youngest age at which a job was seen to
+    end (jobs created together end together; waiting for the next group would only idle the ended slots).
 
     :param fraction: share of the watched jobs whose end is worth a resume (0 < fraction <= 1).
     :param linger: seconds to wait after the first ended job for others to join it.
@@ -119,7 +121,14 @@ class WakePolicy:
         return max(1, math.ceil(self.fraction * total))
 
     def reason(
-        self, *, total: int, ended: int, first_ended_at: float | None, now: float, wake_at: float | None
+        self,
+        *,
+        total: int,
+        ended: int,
+        first_ended_at: float | None,
+        now: float,
+        wake_at: float | None,
+        next_end_at: float | None = None,
     ) -> str | None:
         """The reason to wake now, or ``None`` to keep polling.
 
@@ -128,6 +137,8 @@ class WakePolicy:
         :param first_ended_at: when the first one ended, if any did.
         :param now: the current time (epoch seconds).
         :param wake_at: a time the task asked to be woken at, if any.
+        :param next_end_at: the earliest time a running job may end (its creation plus the shortest run
+            seen), if known; ``None`` (unknown) lingers the whole ``linger``.
         """
         if total > 0 and ended >= total:
             return WAKE_ALL
@@ -135,8 +146,11 @@ class WakePolicy:
             return WAKE_TIMER
         if ended and ended >= self.threshold(total):
             return WAKE_FRACTION
-        if ended and first_ended_at is not None and now - first_ended_at >= self.linger:
-            return WAKE_LINGER
+        if ended and first_ended_at is not None:
+            if now - first_ended_at >= self.linger:
+                return WAKE_LINGER
+            if next_end_at is not None and next_end_at > first_ended_at + self.linger:
+                return WAKE_LINGER  # nothing else can end while lingering
         return None
 
     def next_check(self, *, first_ended_at: float | None, wake_at: float | None) -> float | None:

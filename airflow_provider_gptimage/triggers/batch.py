@@ -64,6 +64,8 @@ class GPTImageBatchTrigger(BaseTrigger):
     :param wake_fraction: share of the watched jobs whose end wakes the task.
     :param wake_linger: seconds after the first ended job before the task is woken anyway.
     :param wake_at: epoch seconds at which to wake the task even if no job ended (``None``: no timer).
+    :param seen_at: when the previous trigger of this batch last polled (its event's ``at``): a job whose
+        poll fell due since then (while the task ran) is polled at once instead of at its next turn.
     :param max_concurrent_polls: polls in flight at once.
     :param max_transient_errors: failed polls in a row before a job is reported with its error.
     :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
@@ -79,6 +81,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         wake_fraction: float = 0.25,
         wake_linger: float = 5.0,
         wake_at: float | None = None,
+        seen_at: float | None = None,
         max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         request_id_prefix: str | None = None,
@@ -91,6 +94,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         self.job_timeout = None if job_timeout is None else float(job_timeout)
         self.wake = WakePolicy(fraction=float(wake_fraction), linger=float(wake_linger))
         self.wake_at = None if wake_at is None else float(wake_at)
+        self.seen_at = None if seen_at is None else float(seen_at)
         self.max_concurrent_polls = max(1, int(max_concurrent_polls))
         self.max_transient_errors = max(1, int(max_transient_errors))
         self.request_id_prefix = request_id_prefix
@@ -108,6 +112,7 @@ class GPTImageBatchTrigger(BaseTrigger):
                 "wake_fraction": self.wake.fraction,
                 "wake_linger": self.wake.linger,
                 "wake_at": self.wake_at,
+                "seen_at": self.seen_at,
                 "max_concurrent_polls": self.max_concurrent_polls,
                 "max_transient_errors": self.max_transient_errors,
                 "request_id_prefix": self.request_id_prefix,
@@ -127,9 +132,11 @@ class GPTImageBatchTrigger(BaseTrigger):
         """Poll until the wake-up policy says resume; yield exactly one ``batch`` event."""
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
         start = time.time()
-        running = {j: _Job(k, j, c, next_poll_at(schedule, c, start)) for k, j, c in self.jobs}
+        since = start if self.seen_at is None else min(self.seen_at, start)
+        running = {j: _Job(k, j, c, max(start, next_poll_at(schedule, c, since))) for k, j, c in self.jobs}
         ended: list[dict[str, Any]] = []
         first_ended_at: float | None = None
+        shortest: float | None = None  # the youngest age at which a job was seen ended
         paused_until = 0.0
         hook, rng = self._hook(), random.Random()
         semaphore = asyncio.Semaphore(self.max_concurrent_polls)
@@ -143,12 +150,22 @@ class GPTImageBatchTrigger(BaseTrigger):
                         ended.append(batch_job_event(job.key, timeout_event(job.job_id, job.state, self._late(job))))
                 if ended and first_ended_at is None:
                     first_ended_at = now
+                next_end_at = (
+                    min(job.created_at for job in running.values()) + shortest
+                    if shortest is not None and running
+                    else None
+                )
                 reason = self.wake.reason(
-                    total=len(self.jobs), ended=len(ended), first_ended_at=first_ended_at, now=now, wake_at=self.wake_at
+                    total=len(self.jobs),
+                    ended=len(ended),
+                    first_ended_at=first_ended_at,
+                    now=now,
+                    wake_at=self.wake_at,
+                    next_end_at=next_end_at,
                 )
                 if reason is not None:
                     self.log.info("Waking the task (%s): %d job(s) ended, %d running", reason, len(ended), len(running))
-                    yield TriggerEvent(batch_event(reason, ended, len(running)))
+                    yield TriggerEvent({**batch_event(reason, ended, len(running)), "at": now})
                     return
                 due = [job for job in running.values() if job.due <= now] if now >= paused_until else []
                 if due:
@@ -156,6 +173,9 @@ class GPTImageBatchTrigger(BaseTrigger):
                     now = time.time()
                     for job, result in zip(due, outcomes, strict=True):
                         paused_until = max(paused_until, self._settle(job, result, running, ended, schedule, now, rng))
+                        if job.job_id not in running and not isinstance(result, BaseException):
+                            age = now - job.created_at  # seen ended: it ran at most this long
+                            shortest = age if shortest is None else min(shortest, age)
                     continue
                 await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now))
 

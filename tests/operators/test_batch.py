@@ -266,3 +266,65 @@ def test_edited_batch_keeps_unchanged_jobs_in_flight_only():
     again, notes = Progress.load(BatchStore(backend), edited, 2)
     assert again.flight == {"a": ["ja", 1.0, items[0].digest]}
     assert any("jb" in note for note in notes)
+
+
+# ------------------------------------------------------------------------------------------------ groups
+def _create_setup(n: int, window: int, width: int, backend):
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+
+    items, _ = build_batch([{"key": f"k{i:02d}", "prompt": f"group {i}"} for i in range(n)])
+    op = GPTImageBatchGenerateOperator(
+        task_id="t", requests=[{"key": "x", "prompt": "p"}], max_active_jobs=window, max_concurrent_creates=width
+    )
+    store = BatchStore(backend)
+    progress, _ = Progress.load(store, items, window)
+    return op, GPTImageHook(request_id_prefix="test"), items, store, progress
+
+
+class LiveWrites(DictBackend):
+    """Records the jobs in flight of every live-key write; ``fail_on`` makes that write die (a kill)."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        super().__init__()
+        self.live: list[set] = []
+        self.fail_on = fail_on
+
+    def set(self, key, value):
+        if key == LIVE_KEY:
+            if self.fail_on is not None and len(self.live) + 1 == self.fail_on:
+                raise KeyboardInterrupt("worker killed before the write")
+            self.live.append(set(value["jobs"]))
+        super().set(key, value)
+
+
+def test_concurrent_creates_stay_in_the_window_and_each_group_is_stored(gptimage_conn, simulator):
+    backend = LiveWrites()
+    op, hook, items, store, progress = _create_setup(20, window=10, width=4, backend=backend)
+    op._create(hook, items, store, progress, stale=False)
+    stats = simulator.stats()
+    assert stats.creates == 10 and len(progress.flight) == 10  # never past the window
+    assert stats.max_active_jobs <= 10
+    assert [len(jobs) for jobs in backend.live] == [4, 8, 10]  # one write per group, none redundant
+    stored = backend.values[LIVE_KEY]["jobs"]
+    assert set(stored) == {f"k{i:02d}" for i in range(10)}
+    assert {key: job[0] for key, job in stored.items()} == {key: job[0] for key, job in progress.flight.items()}
+    assert any(rid.endswith(":k03:createTask") for rid in stats.request_ids["createTask"])
+
+
+def test_one_at_a_time_stores_each_create_before_the_next(gptimage_conn, simulator):
+    backend = LiveWrites()
+    op, hook, items, store, progress = _create_setup(5, window=5, width=1, backend=backend)
+    op._create(hook, items, store, progress, stale=False)
+    assert [len(jobs) for jobs in backend.live] == [1, 2, 3, 4, 5]
+
+
+def test_a_crash_mid_group_loses_at_most_that_group(gptimage_conn, simulator):
+    backend = LiveWrites(fail_on=2)  # killed while storing the second group's ids
+    op, hook, items, store, progress = _create_setup(12, window=12, width=4, backend=backend)
+    with pytest.raises(KeyboardInterrupt):
+        op._create(hook, items, store, progress, stale=False)
+    stored = backend.values[LIVE_KEY]["jobs"]
+    assert len(stored) == 4  # the first group survived
+    assert simulator.stats().creates - len(stored) <= 4  # orphaned: at most one group
+    again, _ = Progress.load(BatchStore(backend), items, 12)
+    assert set(again.flight) == set(stored)  # a retry re-attaches the stored group, creates the rest

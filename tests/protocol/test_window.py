@@ -260,3 +260,12 @@ def test_report_lists_every_key_with_totals():
     assert by_key["d"]["state"] == "not_started"
     urls = report(items, SUCCESS + PENDING * 3, rows[:2], uris_are_outputs=False)
     assert urls["items"][0]["result_urls"] == ["file:///o/a.png"]
+
+
+def test_linger_is_cut_short_when_no_running_job_can_end_within_it():
+    policy = WakePolicy(fraction=0.5, linger=1.0)
+    common = {"total": 10, "ended": 2, "first_ended_at": 100.0, "now": 100.1, "wake_at": None}
+    assert policy.reason(**common) is None  # unknown: linger
+    assert policy.reason(**common, next_end_at=100.5) is None  # another job may end within the linger
+    assert policy.reason(**common, next_end_at=101.5) == WAKE_LINGER  # none can: waiting only idles slots
+    assert policy.reason(**{**common, "ended": 0, "first_ended_at": None}, next_end_at=200.0) is None

@@ -127,7 +127,9 @@ async def test_too_many_transient_errors_report_the_job_without_failing_others(g
 
 async def test_timer_wakes_with_no_jobs(gptimage_conn, simulator):
     payload = await first_event(make_trigger([], wake_at=time.time() + 0.1))
+    seen_at = payload.pop("at")
     assert payload == {"status": BATCH, "reason": "timer", "jobs": [], "running": 0}
+    assert abs(seen_at - time.time()) < 5  # when it last polled: the next trigger's ``seen_at``
     assert simulator.stats().polls == 0
 
 
@@ -144,3 +146,15 @@ async def test_many_jobs_share_one_session_with_bounded_concurrency(gptimage_con
     payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=30, max_concurrent_polls=4))
     assert len(payload["jobs"]) == 40
     assert simulator.stats().creates == 40
+
+
+async def test_a_poll_missed_while_the_task_ran_is_made_at_once(gptimage_conn, simulator):
+    simulator.configure(generation_seconds=0.05)
+    created = time.time()
+    [[key, job_id, _]] = create(["missed poll"])
+    await asyncio.sleep(0.3)  # the job ended while "the task ran": its 0.2 s poll fell between two triggers
+    jobs = [[key, job_id, created - 10]]  # on a 10 s grid, the next turn would be seconds away
+    start = time.time()
+    trigger = make_trigger(jobs, poll_interval=10, max_poll_interval=10, seen_at=created - 0.5, wake_linger=0)
+    payload = await first_event(trigger)
+    assert payload["reason"] == "all" and time.time() - start < 2

@@ -1,0 +1,1 @@
+"""Benchmarks of airflow-provider-gptimage (issue 4); run them all with ``make bench``."""
