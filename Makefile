@@ -5,7 +5,7 @@ AIRFLOW_VERSION ?= 3.3.2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: venv demo test lint typecheck pytest clean
+.PHONY: venv venv-oldest demo test test-oldest lint typecheck pytest e2e bench clean
 
 venv: $(STAMP)
 
@@ -30,5 +30,33 @@ pytest: venv
 
 test: lint typecheck pytest
 
+# End-to-end scenarios against real Airflow services (api-server, scheduler, dag-processor, triggerer)
+# started on loopback in a temporary AIRFLOW_HOME; deselected from `make pytest` by the e2e marker.
+e2e: venv
+	$(VENV)/bin/pytest tests/e2e -m e2e -v
+
+# The benchmarks of issue 4 (benchmarks/, numbers in BENCHMARKS.md): each prints its table of medians and
+# PASS/FAIL against its target; exits non-zero if a target is missed. About 4-5 minutes on 2 cores.
+# BENCH_ARGS="--markdown FILE" also writes the tables as Markdown; BENCH_ARGS="bench_copy" runs one.
+bench: venv
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
+# The oldest releases pyproject.toml claims (Airflow 3.0.6, its lower bounds for the HTTP provider and
+# common-compat) in a second venv, pinned by .ci/constraints-oldest.txt; CI runs both venvs' suites.
+OLDEST_VENV ?= .venv-oldest
+OLDEST_CONSTRAINTS := .ci/constraints-oldest.txt
+OLDEST_STAMP := $(OLDEST_VENV)/.installed-oldest
+
+venv-oldest: $(OLDEST_STAMP)
+
+$(OLDEST_STAMP): pyproject.toml $(OLDEST_CONSTRAINTS)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -c $(OLDEST_CONSTRAINTS) -e ".[test]"
+	touch $(OLDEST_STAMP)
+
+test-oldest: venv-oldest
+	$(OLDEST_VENV)/bin/pytest --ignore=tests/e2e
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
