@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset
 
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
@@ -50,4 +50,15 @@ with DAG("gptimage_fire_and_sense", schedule=None, start_date=datetime(2026, 1, 
             destination=DESTINATION,
         )
         << start
+    )
+
+with DAG("gptimage_generate_asset", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    GPTImageGenerateOperator(
+        task_id="generate",
+        prompt=PROMPT,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+        destination=DESTINATION,
+        filename=FILENAME,
+        outlets=[Asset(name="gptimage_test_images")],
     )

@@ -102,3 +102,24 @@ def test_success_without_images_is_a_clear_error(simulator, monkeypatch, capsys)
     dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_PROMPT="nothing back [sim:zero-images]")
     assert dr.state == "failed"
     assert "returned no result URLs" in capsys.readouterr().out
+
+
+def test_asset_event_describes_what_was_written(simulator, monkeypatch, tmp_path):
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    dr = run_dag(
+        "gptimage_generate_asset", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), GPTIMAGE_TEST_FILENAME="A1"
+    )
+    assert dr.state == "success"
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "gptimage_test_images", AssetEvent.source_run_id == dr.run_id)
+        ).all()
+        extras = [event.extra for event in events]
+    assert len(extras) == 1
+    assert extras[0]["output_uris"] == [(tmp_path / "A1.png").as_uri()]
+    assert extras[0]["job_id"] == xcom_value(dr, "generate")["task_id"]
