@@ -45,4 +45,5 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.triggers.gptimage"]}
         ],
+        "extra-links": ["airflow_provider_gptimage.links.GPTImageResultLink"],
     }

@@ -10,9 +10,11 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="gptimage-airflow-home-"))
@@ -33,6 +35,36 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 #: An obviously fake key; tests assert it never leaks.
 FAKE_API_KEY = "sk-test-fake-key-do-not-leak"
+
+#: The Airflow under test (``make test``: 3.3.x; ``make test-oldest``: the oldest release pyproject claims).
+AIRFLOW_VERSION = Version(Version(distribution_version("apache-airflow-core")).base_version)
+
+#: ``context["task_state_store"]`` (state that survives retries) exists from Airflow 3.3.
+HAS_TASK_STATE_STORE = Version("3.3") <= AIRFLOW_VERSION
+
+#: Airflow < 3.1.1 resumes a retry into ``execute_complete`` with the previous try's trigger event
+#: (apache/airflow#56704). The operator detects that through its ``defer(kwargs=...)``, but ``dag.test()``
+#: replaces those kwargs with the event, so there a retry after a deferral replays the old event.
+needs_fresh_retry_after_deferral = pytest.mark.skipif(
+    Version("3.1.1") > AIRFLOW_VERSION,
+    reason=f"Airflow {AIRFLOW_VERSION}: dag.test() replays the first try's trigger event on a retry "
+    "(apache/airflow#56704); "
+    "the operator's own guard is unit-tested in tests/test_compat.py",
+)
+
+#: Airflow 3.0's ``dag.test()`` of a DAG read from a DagBag does not register its assets, and a task with
+#: an ``Asset`` outlet then fails with AirflowInactiveAssetInInletOrOutletException (a scheduled DAG's
+#: assets are registered by the DAG processor).
+needs_dag_test_assets = pytest.mark.skipif(
+    Version("3.1") > AIRFLOW_VERSION,
+    reason=f"Airflow {AIRFLOW_VERSION}: dag.test() fails tasks with Asset outlets (assets not registered)",
+)
+
+#: For tests of re-attaching to a job across retries, which needs ``task_state_store``.
+needs_task_state_store = pytest.mark.skipif(
+    not HAS_TASK_STATE_STORE,
+    reason=f"re-attach across retries needs task_state_store (Airflow 3.3+); this is Airflow {AIRFLOW_VERSION}",
+)
 
 from airflow_provider_gptimage.simulator import GPTImageSimulator  # noqa: E402
 
@@ -99,16 +131,51 @@ def airflow_db() -> Path:
     from airflow.utils.db import resetdb
 
     resetdb()
+    _share_in_process_api_server()
+    _filter_unconfigured_structlog()
     return _HOME / "airflow.db"
+
+
+def _filter_unconfigured_structlog() -> None:
+    """Drop DEBUG lines when Airflow left structlog unconfigured (3.0), as the configured level says.
+
+    Airflow 3.0's ``dag.test()`` in-process supervisor (test-only code) logs every message it relays at
+    DEBUG, a connection's password inside ``MaskSecret`` included; unconfigured structlog prints them all.
+    """
+    import logging
+
+    import structlog
+
+    if not structlog.is_configured():
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+
+
+def _share_in_process_api_server() -> None:
+    """Give ``dag.test()`` one in-process execution API for the session, as Airflow 3.1+ does itself.
+
+    Airflow 3.0 builds a new API app, event-loop thread and lifespan for every task it runs (seconds
+    each, and the threads are never stopped): a 50-item mapped test took over ten minutes.
+    """
+    import functools
+
+    from airflow.sdk.execution_time import supervisor
+
+    if not hasattr(supervisor.in_process_api_server, "cache_info"):
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
+
+
+def dagbag_class() -> type:
+    """Return Airflow's ``DagBag`` class (moved to ``airflow.dag_processing.dagbag`` in 3.1)."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag
 
 
 def run_dag(dag_id: str, monkeypatch: pytest.MonkeyPatch, **env: str):
     """Parse ``tests/dags`` with ``env`` set (as a DagBag does) and run ``dag_id`` with ``dag.test()``."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow < 3.1
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-
+    DagBag = dagbag_class()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
@@ -209,3 +276,20 @@ def s3_destination(s3_bucket: str, s3_conn_id: str):
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(f"s3://{s3_bucket}/prefix/", conn_id=s3_conn_id)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the batch operator's ``dag.test()`` runs where they do not finish (Airflow < 3.3).
+
+    On Airflow 3.0.6 they run until killed (seen with a 4-minute limit on one test); the batch operator
+    keeps its progress in ``task_state_store`` or its ``defer(kwargs=...)``, and ``dag.test()`` drops the
+    latter. Its DB-free tests still run. To be replaced by a fix or a marker in the batch tests.
+    """
+    if HAS_TASK_STATE_STORE:
+        return
+    skip = pytest.mark.skip(
+        reason=f"batch operator under dag.test() does not finish on Airflow {AIRFLOW_VERSION} (no task_state_store)"
+    )
+    for item in items:
+        if "batch" in item.name + item.path.name and "airflow_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)

@@ -194,15 +194,17 @@ class GPTImageHook(HttpHook):
 
     # ----------------------------------------------------------------------------------------- async
     async def aconfigure(self) -> None:
-        """Fetch the connection without blocking the event loop, and read base URL and key from it."""
+        """Fetch the connection without blocking the event loop, and read base URL and key from it.
+
+        ``get_async_connection`` (common-compat 1.23+) picks the safe call for the running Airflow: the
+        sync ``get_connection`` in a worker thread on 3.0 (no ``aget_connection``) and before 3.3.2
+        (whose ``aget_connection`` can raise ``DeadlockImminentError`` beside other async calls).
+        """
         if self._api_key is not None:
             return
-        try:
-            from airflow.providers.common.compat.connection import get_async_connection
-        except ImportError:  # pragma: no cover - older common-compat
-            conn = await self.aget_connection(self.gptimage_conn_id)
-        else:
-            conn = await get_async_connection(self.gptimage_conn_id, hook=self)
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        conn = await get_async_connection(self.gptimage_conn_id, hook=self)
         self._configure(conn)
 
     async def _arequest(

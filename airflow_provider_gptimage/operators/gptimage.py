@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import current_try, is_stale_resume
 from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
+from airflow_provider_gptimage.links import GPTImageResultLink
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.runtime import (
     annotate_asset_events,
@@ -23,6 +25,7 @@ from airflow_provider_gptimage.runtime import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
@@ -79,6 +82,7 @@ class GPTImageGenerateOperator(BaseOperator):
         "filename",
     )
     ui_color = "#e8f0fe"
+    operator_extra_links = (GPTImageResultLink(),)
 
     def __init__(
         self,
@@ -175,11 +179,23 @@ class GPTImageGenerateOperator(BaseOperator):
                 request_id_prefix=hook.request_id_prefix,
             ),
             method_name="execute_complete",
+            kwargs={"deferred_in_try": current_try(context)},
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, deferred_in_try: int | None = None
+    ) -> dict[str, Any]:
         """Resume after the trigger fired: raise the typed error of any outcome but success, else finish."""
+        if is_stale_resume(context, deferred_in_try):
+            self.log.warning("Resumed with try %s's trigger event (Airflow < 3.1.1); starting afresh", deferred_in_try)
+            return self.execute(context)
         return self._finish(events.outcome(event), context)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Describe for OpenLineage the images written to ``destination`` and the service's job id."""
+        from airflow_provider_gptimage.lineage import lineage_for, task_result
+
+        return lineage_for(task_result(task_instance))
 
     # ------------------------------------------------------------------------------------------ helpers
     def _existing_outputs(self) -> list[dict[str, Any]] | None:

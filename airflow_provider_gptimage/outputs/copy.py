@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_gptimage._compat import path_conn_id
 from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageValidationError
 from airflow_provider_gptimage.outputs.fetch import download, redact
 from airflow_provider_gptimage.outputs.paths import default_stem, output_name, path_uri, validate_filename
@@ -201,7 +202,7 @@ def _copy_one(
         sha256=got.sha256,
         content_type=got.content_type,
         source_url=source,
-        conn_id=destination.conn_id,
+        conn_id=path_conn_id(destination),
         sidecar_uri=path_uri(sidecar),
         job_id=record.job_id,
     )

@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
+from airflow_provider_gptimage._compat import has_fs, path_conn_id
 from airflow_provider_gptimage.exceptions import GPTImageConfigurationError, GPTImageValidationError
 
 if TYPE_CHECKING:
@@ -72,7 +73,6 @@ def _scheme_error(scheme: str, uri: str) -> GPTImageValidationError:
 
 def _check_scheme(scheme: str, uri: str) -> None:
     """Check that Airflow's object storage knows ``scheme`` and that its fsspec implementation is importable."""
-    from airflow.sdk.io import has_fs
     from fsspec.registry import known_implementations
 
     if scheme in LOCAL_PROTOCOLS:
@@ -103,14 +103,14 @@ def resolve_destination(destination: str | ObjectStoragePath, conn_id: str | Non
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(destination, ObjectStoragePath):
-        if conn_id and destination.conn_id and destination.conn_id != conn_id:
+        if conn_id and path_conn_id(destination) and path_conn_id(destination) != conn_id:
             raise GPTImageValidationError(
                 "destination",
-                f"the path names connection {destination.conn_id!r} but destination_conn_id is {conn_id!r}; "
+                f"the path names connection {path_conn_id(destination)!r} but destination_conn_id is {conn_id!r}; "
                 "give only one",
             )
-        conn_id = conn_id or destination.conn_id
-        if destination.protocol and conn_id == destination.conn_id:
+        conn_id = conn_id or path_conn_id(destination)
+        if destination.protocol and conn_id == path_conn_id(destination):
             _check_scheme(destination.protocol, path_uri(destination))
             return destination
         destination = path_uri(destination) if destination.protocol else destination.path
@@ -168,7 +168,7 @@ def check_destination(path: ObjectStoragePath, *, probe_write: bool = True) -> N
     :param probe_write: write and delete the marker; turn off where even a marker write is unwelcome.
     :raises GPTImageConfigurationError: the bucket is missing, credentials are refused, or writing fails.
     """
-    where = f"destination {path_uri(path)}" + (f" (connection {path.conn_id!r})" if path.conn_id else "")
+    where = f"destination {path_uri(path)}" + (f" (connection {path_conn_id(path)!r})" if path_conn_id(path) else "")
     try:
         if path.protocol in LOCAL_PROTOCOLS:
             path.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def check_destination(path: ObjectStoragePath, *, probe_write: bool = True) -> N
 def _bucket(path: ObjectStoragePath) -> ObjectStoragePath:
     from airflow.sdk import ObjectStoragePath
 
-    return ObjectStoragePath(f"{path.protocol}://{path.bucket}/", conn_id=path.conn_id)
+    return ObjectStoragePath(f"{path.protocol}://{path.bucket}/", conn_id=path_conn_id(path))
 
 
 def path_uri(path: ObjectStoragePath) -> str:

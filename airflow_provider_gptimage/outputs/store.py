@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from airflow_provider_gptimage._compat import path_conn_id
 from airflow_provider_gptimage.exceptions import GPTImageResultError
 from airflow_provider_gptimage.outputs.paths import (
     LOCAL_PROTOCOLS,
@@ -245,7 +246,7 @@ def _complete(folder: ObjectStoragePath, document: Mapping[str, Any], stem: str,
         sha256=str(document.get("sha256")),
         content_type=str(document.get("content_type")),
         source_url=document.get("source_url"),
-        conn_id=folder.conn_id,
+        conn_id=path_conn_id(folder),
         sidecar_uri=path_uri(folder / sidecar_name(name)),
         job_id=document.get("job_id"),
         skipped=True,

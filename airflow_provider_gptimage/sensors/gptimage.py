@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import current_try, is_stale_resume
+from airflow_provider_gptimage.links import GPTImageResultLink
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -43,6 +46,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("gptimage_task_id", "destination", "destination_conn_id", "filename")
     ui_color = "#e8f0fe"
+    operator_extra_links = (GPTImageResultLink(),)
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
                 request_id_prefix=request_id_prefix(context),
             ),
             method_name="execute_complete",
+            kwargs={"deferred_in_try": current_try(context)},
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
@@ -110,9 +115,20 @@ class GPTImageTaskSensor(BaseSensorOperator):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish(record))
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, deferred_in_try: int | None = None
+    ) -> Any:
         """Resume after the trigger fired: raise the typed error of any outcome but success, else finish."""
+        if is_stale_resume(context, deferred_in_try):
+            self.log.warning("Resumed with try %s's trigger event (Airflow < 3.1.1); starting afresh", deferred_in_try)
+            return self.execute(context)
         return self._finish(events.outcome(event))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Describe for OpenLineage the images written to ``destination`` and the service's job id."""
+        from airflow_provider_gptimage.lineage import lineage_for, task_result
+
+        return lineage_for(task_result(task_instance))
 
     def _finish(self, record: protocol.JobRecord) -> dict[str, Any]:
         return finish(

@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, dagbag_class, needs_dag_test_assets
 
 EXAMPLES = REPO / "example_dags"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def example_bag(monkeypatch: pytest.MonkeyPatch, **env: str):
-    from airflow.dag_processing.dagbag import DagBag
-
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return DagBag(dag_folder=str(EXAMPLES))
+    return dagbag_class()(dag_folder=str(EXAMPLES))
 
 
 def test_examples_parse_without_errors(monkeypatch):
@@ -51,6 +49,7 @@ class _Refs(HTMLParser):
 
 
 @pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+@needs_dag_test_assets
 def test_catalog_end_to_end_with_gallery_and_idempotent_rerun(simulator, monkeypatch, tmp_path):
     from airflow.models.pool import Pool
 

@@ -6,7 +6,14 @@ import pytest
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
-from tests.conftest import FAKE_API_KEY, database_text, run_dag, xcom_value
+from tests.conftest import (
+    FAKE_API_KEY,
+    database_text,
+    needs_fresh_retry_after_deferral,
+    needs_task_state_store,
+    run_dag,
+    xcom_value,
+)
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 
@@ -58,6 +65,7 @@ def test_fire_and_forget_then_sensor(simulator, monkeypatch):
     assert simulator.stats().creates == 1
 
 
+@needs_task_state_store
 def test_retry_reattaches_to_the_job_it_started(simulator, monkeypatch, no_sleep):
     # The first try's trigger gives up (a run of 5xx longer than it tolerates); the retry must not pay again.
     simulator.inject("recordInfo", "http_500", times=8)
@@ -70,6 +78,7 @@ def test_retry_reattaches_to_the_job_it_started(simulator, monkeypatch, no_sleep
     assert stats.create_attempts == 1
 
 
+@needs_fresh_retry_after_deferral
 def test_retry_after_failed_job_creates_a_new_one(simulator, monkeypatch):
     dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_PROMPT="doomed [sim:fail]", GPTIMAGE_TEST_RETRIES="1")
     assert dr.state == "failed"

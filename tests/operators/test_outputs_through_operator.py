@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_dag, xcom_value
+from tests.conftest import needs_dag_test_assets, run_dag, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 
@@ -104,6 +104,7 @@ def test_success_without_images_is_a_clear_error(simulator, monkeypatch, capsys)
     assert "returned no result URLs" in capsys.readouterr().out
 
 
+@needs_dag_test_assets
 def test_asset_event_describes_what_was_written(simulator, monkeypatch, tmp_path):
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

@@ -1,0 +1,120 @@
+"""What differs between the oldest supported Airflow (3.0.6) and 3.3: each fallback, on the running version.
+
+``make test`` runs these on Airflow 3.3, ``make test-oldest`` on 3.0.6; the DAG-level tests pick the
+behaviour of the version they run on.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import current_try, has_fs, is_stale_resume
+from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.operators.gptimage import STATE_KEY, GPTImageGenerateOperator
+from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
+from tests.conftest import HAS_TASK_STATE_STORE, needs_fresh_retry_after_deferral, run_dag, xcom_value
+
+
+def test_has_fs_finds_airflows_filesystem_registry():
+    assert has_fs("file")
+    assert not has_fs("no-such-scheme")
+
+
+@pytest.mark.parametrize(
+    ("context", "deferred_in_try", "stale"),
+    [
+        ({"ti": SimpleNamespace(try_number=2)}, 1, True),
+        ({"ti": SimpleNamespace(try_number=1)}, 1, False),
+        ({"task_instance": SimpleNamespace(try_number=3)}, 2, True),
+        ({"ti": SimpleNamespace(try_number=2)}, None, False),  # deferred without the marker: trust it
+        ({}, 1, False),  # no task instance: nothing to compare
+    ],
+)
+def test_is_stale_resume(context, deferred_in_try, stale):
+    assert is_stale_resume(context, deferred_in_try) is stale
+
+
+def test_current_try():
+    assert current_try({"ti": SimpleNamespace(try_number=4)}) == 4
+    assert current_try({}) is None
+
+
+class FakeStore:
+    """Stands in for ``task_state_store`` (3.3+): ``get``/``set`` of JSON values."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key: str) -> object:
+        return self.values.get(key)
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = value
+
+
+@pytest.fixture
+def operator() -> GPTImageGenerateOperator:
+    return GPTImageGenerateOperator(task_id="t", prompt="a fox in the snow")
+
+
+@pytest.fixture
+def request_() -> protocol.GenerationRequest:
+    request, _ = protocol.build_request(prompt="a fox in the snow")
+    return request
+
+
+def test_without_task_state_store_the_operator_warns_and_creates_afresh(
+    operator, request_, simulator, gptimage_conn, monkeypatch
+):
+    # What every try sees on Airflow < 3.3: a context without task_state_store.
+    warnings: list[str] = []
+    stub = SimpleNamespace(warning=lambda msg, *a: warnings.append(msg % a), info=lambda *a: None)
+    monkeypatch.setattr(GPTImageGenerateOperator, "log", property(lambda self: stub))
+    hook = GPTImageHook(gptimage_conn)
+    job_id, _, record = operator._attach_or_create(hook, request_, {})
+    again, _, _ = operator._attach_or_create(hook, request_, {})
+    assert record is None
+    assert again != job_id  # nothing remembered: a retry pays for a new job
+    assert len(warnings) == 2
+    assert all("no task_state_store" in w and "may pay for a second image" in w for w in warnings)
+    assert simulator.stats().creates == 2
+
+
+def test_with_task_state_store_the_operator_reattaches(operator, request_, simulator, gptimage_conn):
+    hook = GPTImageHook(gptimage_conn)
+    store = FakeStore()
+    job_id, _, first = operator._attach_or_create(hook, request_, {"task_state_store": store})
+    again, _, record = operator._attach_or_create(hook, request_, {"task_state_store": store})
+    assert first is None
+    assert again == job_id
+    assert record is not None
+    assert store.values[STATE_KEY]["job_id"] == job_id  # type: ignore[index]
+    assert simulator.stats().creates == 1
+
+
+@pytest.mark.parametrize(
+    "task", [GPTImageGenerateOperator(task_id="op", prompt="p"), GPTImageTaskSensor(task_id="s", gptimage_task_id="j")]
+)
+def test_a_stale_resume_starts_the_try_afresh(task, monkeypatch):
+    # Airflow < 3.1.1 resumes a retry into execute_complete with the previous try's event.
+    monkeypatch.setattr(task, "execute", lambda context: "executed afresh")
+    context = {"ti": SimpleNamespace(try_number=2, task_id="t", dag_id="d", run_id="r", map_index=-1)}
+    stale_event = {"status": "error", "job_id": "old", "error_type": "GPTImageServerError", "message": "gave up"}
+    assert task.execute_complete(context, event=stale_event, deferred_in_try=1) == "executed afresh"
+
+
+@needs_fresh_retry_after_deferral
+@pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+def test_a_retry_after_the_trigger_gave_up_on_this_airflow(simulator, monkeypatch, no_sleep):
+    # The first try's trigger gives up (a run of 5xx longer than it tolerates), and the task is retried.
+    simulator.inject("recordInfo", "http_500", times=8)
+    dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_RETRIES="1")
+    assert dr.state == "success"
+    (ti,) = dr.get_task_instances()
+    assert ti.try_number == 2
+    assert xcom_value(dr, "generate")["state"] == "success"
+    # 3.3 re-attaches through task_state_store; older releases cannot, and the retry pays for a new job
+    assert simulator.stats().creates == (1 if HAS_TASK_STATE_STORE else 2)
