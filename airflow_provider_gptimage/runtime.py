@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
 from airflow_provider_gptimage.protocol import JobRecord, PollSchedule, poll_delay, request_id
-from airflow_provider_gptimage.protocol.events import check_finished, result_payload
+from airflow_provider_gptimage.protocol.events import check_finished, result_payload, timeout_message
 
 if TYPE_CHECKING:
     import logging
@@ -49,6 +49,12 @@ def request_id_prefix(context: Mapping[str, Any]) -> str:
     )
 
 
+def task_provenance(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The task instance that wrote an output (dag, run, task, map index), for the provenance sidecars."""
+    ti = context.get("ti")
+    return {name: getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id", "map_index")}
+
+
 def wait_in_worker(
     hook: GPTImageHook,
     job_id: str,
@@ -57,9 +63,14 @@ def wait_in_worker(
     schedule: PollSchedule,
     log: logging.Logger | Any,
 ) -> JobRecord:
-    """Poll in the worker (``deferrable=False``) with the same protocol code the trigger uses."""
+    """Poll in the worker (``deferrable=False``) with the same schedule and protocol code as the trigger.
+
+    Both wait ``poll_delay(schedule, n)`` before poll ``n + 1``: a job just created is never done at once.
+    """
     polls, last_state = 0, None
     while True:
+        remaining = None if deadline is None else deadline - time.time()
+        time.sleep(poll_delay(schedule, polls, remaining=remaining))
         record = hook.get_task(job_id)
         polls += 1
         if record.is_finished:
@@ -67,14 +78,8 @@ def wait_in_worker(
         if record.state != last_state:
             log.info("Job %s is %s", job_id, record.state)
             last_state = record.state
-        remaining = None if deadline is None else deadline - time.time()
-        if remaining is not None and remaining <= 0:
-            raise GPTImageTimeoutError(
-                f"Job {job_id} did not finish before its deadline (last state: {record.state}). The service may "
-                "still finish and bill it; poll it with GPTImageTaskSensor to collect the image.",
-                job_id=job_id,
-            )
-        time.sleep(poll_delay(schedule, polls - 1, remaining=remaining))
+        if deadline is not None and deadline - time.time() <= 0:
+            raise GPTImageTimeoutError(timeout_message(job_id, record.state), job_id=job_id)
 
 
 def finish(

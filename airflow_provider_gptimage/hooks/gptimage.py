@@ -98,6 +98,7 @@ class GPTImageHook(HttpHook):
             self._configure(conn)
             session = super().get_conn(headers, extra_options)
             session.auth = None  # the key travels as a Bearer token, never as basic auth
+            # HttpHook.get_conn rewrote base_url with its own rules (plain http for a bare host): ours win.
             self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
             self._session = session
         return self._session

@@ -31,14 +31,13 @@ from airflow_provider_gptimage.operators.batch_steps import (
     failure_error,
     keep_outputs,
     progress_line,
-    provenance,
     requests_session,
     scan_existing,
 )
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.batch import FAILED, SUCCESS, build_batch, result_row
 from airflow_provider_gptimage.protocol.batch import report as build_report
-from airflow_provider_gptimage.runtime import request_id_prefix, seconds
+from airflow_provider_gptimage.runtime import request_id_prefix, seconds, task_provenance
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -240,7 +239,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                     continue
                 else:
                     record = replace(record, params=items[index].request.body())
-                    uris = keep_outputs(record, items[index], folder, http, hook.sleep, provenance(context))
+                    uris = keep_outputs(record, items[index], folder, http, hook.sleep, task_provenance(context))
                 rows.append(result_row(index, job_id, state, uris, error))
                 progress.status[index] = code
                 del progress.flight[key]

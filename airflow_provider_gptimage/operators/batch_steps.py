@@ -58,13 +58,6 @@ def scan_existing(
     return rows
 
 
-def provenance(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The task instance, for the sidecars of the copies."""
-    ti = context.get("ti")
-    names = ("dag_id", "run_id", "task_id", "map_index")
-    return {name: getattr(ti, name, None) for name in names}
-
-
 def keep_outputs(
     record: JobRecord,
     item: BatchItem,

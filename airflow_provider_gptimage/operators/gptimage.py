@@ -21,6 +21,7 @@ from airflow_provider_gptimage.runtime import (
     deadline_after,
     finish,
     request_id_prefix,
+    task_provenance,
     wait_in_worker,
 )
 
@@ -219,14 +220,7 @@ class GPTImageGenerateOperator(BaseOperator):
         return payload
 
     def _finish(self, record: protocol.JobRecord, context: Context) -> dict[str, Any]:
-        ti = context.get("ti")
-        provenance = {
-            "prompt": self.prompt,
-            "dag_id": getattr(ti, "dag_id", None),
-            "run_id": getattr(ti, "run_id", None),
-            "task_id": getattr(ti, "task_id", None),
-            "map_index": getattr(ti, "map_index", None),
-        }
+        provenance = {"prompt": self.prompt, **task_provenance(context)}
         payload = finish(
             record,
             destination=self.destination,

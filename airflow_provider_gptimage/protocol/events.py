@@ -37,6 +37,14 @@ def error_event(job_id: str, error: GPTImageError) -> dict[str, Any]:
     return {"status": ERROR, "job_id": job_id, "error_type": type(error).__name__, "message": str(error)}
 
 
+def timeout_message(job_id: str, last_state: str | None) -> str:
+    """What to tell the user when a job outlives its deadline (the same words for worker and triggerer)."""
+    return (
+        f"Job {job_id} did not finish before its deadline (last state: {last_state or 'unknown'}). The service "
+        "may still finish and bill it; poll it with GPTImageTaskSensor to collect the image."
+    )
+
+
 def timeout_event(job_id: str, last_state: str | None, timeout_message: str) -> dict[str, Any]:
     """The event for a job that did not end before its deadline."""
     return {"status": TIMEOUT, "job_id": job_id, "last_state": last_state, "message": timeout_message}

@@ -17,7 +17,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.protocol import PollSchedule, RetryPolicy, poll_delay
-from airflow_provider_gptimage.protocol.events import error_event, record_event, timeout_event
+from airflow_provider_gptimage.protocol.events import error_event, record_event, timeout_event, timeout_message
 from airflow_provider_gptimage.triggers.session import shared_client_session
 
 DEFAULT_POLL_INTERVAL = 5.0
@@ -117,7 +117,7 @@ class GPTImageTaskTrigger(BaseTrigger):
             while True:
                 remaining = self._remaining()
                 if remaining is not None and remaining <= 0:
-                    yield TriggerEvent(timeout_event(self.job_id, last_state, self._timeout_message(last_state)))
+                    yield TriggerEvent(timeout_event(self.job_id, last_state, timeout_message(self.job_id, last_state)))
                     return
                 try:
                     record = await hook.aget_task(self.job_id, session=session, deadline=self.deadline)
@@ -134,9 +134,3 @@ class GPTImageTaskTrigger(BaseTrigger):
                     self.log.info("Job %s is %s", self.job_id, record.state)
                     last_state = record.state
                 await asyncio.sleep(poll_delay(schedule, polls, remaining=self._remaining()))
-
-    def _timeout_message(self, last_state: str | None) -> str:
-        return (
-            f"Job {self.job_id} did not finish before its deadline (last state: {last_state or 'unknown'}). "
-            "The service may still finish and bill it; poll it with GPTImageTaskSensor to collect the image."
-        )
