@@ -34,7 +34,7 @@ extension comes from the image (magic bytes, else ``Content-Type``): ``png``, ``
 from __future__ import annotations
 
 from airflow_provider_gptimage.outputs.copy import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_BYTES, copy_results
-from airflow_provider_gptimage.outputs.fetch import check_source_url, redact, sniff
+from airflow_provider_gptimage.outputs.fetch import sniff
 from airflow_provider_gptimage.outputs.paths import (
     check_destination,
     output_name,
@@ -45,6 +45,7 @@ from airflow_provider_gptimage.outputs.paths import (
     validate_filename,
 )
 from airflow_provider_gptimage.outputs.store import OutputFile, find_existing, uses_rename, verify
+from airflow_provider_gptimage.outputs.urls import check_source_url, redact
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

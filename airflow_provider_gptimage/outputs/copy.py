@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage._compat import path_conn_id
 from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageValidationError
-from airflow_provider_gptimage.outputs.fetch import download, redact
+from airflow_provider_gptimage.outputs.fetch import download
 from airflow_provider_gptimage.outputs.paths import default_stem, output_name, path_uri, validate_filename
 from airflow_provider_gptimage.outputs.store import (
     SIDECAR_SCHEMA,
@@ -19,6 +19,7 @@ from airflow_provider_gptimage.outputs.store import (
     remove_sidecar,
     write_sidecar,
 )
+from airflow_provider_gptimage.outputs.urls import redact
 from airflow_provider_gptimage.protocol import DEFAULT_POLICY, RetryPolicy
 from airflow_provider_gptimage.protocol.events import check_finished
 

@@ -1,21 +1,16 @@
-"""Fetching result images: which URLs may be fetched, and a bounded-memory, checked, retried download.
+"""Fetching result images: a bounded-memory, checked, retried download.
 
-Only ``http`` and ``https`` URLs are fetched. Link-local addresses (``169.254.0.0/16``, ``fe80::/10``),
-the cloud metadata endpoints (``169.254.169.254``, ``fd00:ec2::254``, ``100.100.100.200``,
-``metadata.google.internal``...), unspecified and multicast addresses are refused before any request,
-for the URL and for every redirect (redirects are followed by hand, each hop checked). Host names are
-resolved and every address is checked. Loopback stays allowed: the bundled simulator serves results there.
+Which URLs may be fetched at all is decided first, in :mod:`airflow_provider_gptimage.outputs.urls`
+(also for every redirect, which is followed by hand).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 from airflow_provider_gptimage.exceptions import (
     GPTImageError,
@@ -26,15 +21,12 @@ from airflow_provider_gptimage.exceptions import (
 )
 from airflow_provider_gptimage.outputs.digest import ParallelSHA256
 from airflow_provider_gptimage.outputs.paths import EXTENSIONS
+from airflow_provider_gptimage.outputs.urls import check_source_url, redact
 from airflow_provider_gptimage.protocol import DOWNLOAD, RetryPolicy, decide_retry, excerpt, parse_retry_after
 
 if TYPE_CHECKING:
     import requests
 
-_METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata.goog", "metadata", "instance-data"})
-_METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
-)
 _EXPIRED_STATUSES = (403, 404, 410)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
@@ -64,56 +56,6 @@ class Sink(Protocol):
     def reset(self) -> BinaryIO:
         """Drop what an earlier attempt wrote and return an empty, writable file."""
         ...
-
-
-def redact(url: str) -> str:
-    """The URL without its query string and fragment (signed URLs carry credentials there)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-
-
-def _refused_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip in _METADATA_ADDRESSES or ip.is_link_local or ip.is_unspecified or ip.is_multicast
-
-
-def check_source_url(url: str, *, job_id: str | None = None, resolve: bool = True) -> None:
-    """Refuse a result URL that must not be fetched; say why. Sends nothing to the URL's host.
-
-    :param url: the result URL.
-    :param job_id: named in the error.
-    :param resolve: also resolve a host name and check each address (DNS only, no request to the host).
-    :raises GPTImageResultError: for another scheme, a missing host, or a refused address.
-    """
-    parts = urlsplit(url)
-    shown = redact(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise GPTImageResultError(
-            f"Refused result URL {shown!r} of job {job_id}: only http and https URLs are fetched, not {scheme!r}.",
-            job_id=job_id,
-        )
-    host = (parts.hostname or "").rstrip(".").lower()
-    if not host:
-        raise GPTImageResultError(f"Refused result URL {shown!r} of job {job_id}: it has no host.", job_id=job_id)
-    refused = host in _METADATA_HOSTS
-    try:
-        refused = refused or _refused_address(host)
-    except ValueError:  # a host name, not an address
-        if resolve and not refused:
-            try:
-                infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-            except (OSError, UnicodeError):
-                infos = []  # unresolvable: the request itself will fail as a transport error
-            refused = any(_refused_address(str(info[4][0])) for info in infos)
-    if refused:
-        raise GPTImageResultError(
-            f"Refused result URL {shown!r} of job {job_id}: it points to a link-local or cloud metadata "
-            "address, which result images never come from.",
-            job_id=job_id,
-        )
 
 
 def sniff(head: bytes, content_type: str) -> tuple[str, str] | None:
