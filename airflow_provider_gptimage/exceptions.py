@@ -147,6 +147,21 @@ class GPTImageTransportError(GPTImageError):
         self.request_sent = request_sent
 
 
+class GPTImageTLSError(GPTImageTransportError):
+    """The service's TLS certificate was not accepted (unknown CA, wrong host name, expired).
+
+    Not retried: the same certificate fails the same way. The check precedes the request, so nothing
+    was sent. A service reached through a private or corporate CA needs the connection extra ``verify``
+    set to that CA's bundle.
+    """
+
+    retryable = False
+    request_sent = False
+
+    def __init__(self, message: str, *, request_sent: bool = False, job_id: str | None = None) -> None:
+        super().__init__(message, request_sent=request_sent, job_id=job_id)
+
+
 class GPTImageJobFailedError(GPTImageError):
     """The job ended in state ``fail``; ``fail_code`` and ``fail_message`` say why.
 

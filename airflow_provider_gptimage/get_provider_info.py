@@ -32,7 +32,15 @@ def get_provider_info() -> dict[str, Any]:
                     "relabeling": {"password": "API key", "host": "Base URL (optional)"},
                     "placeholders": {"host": "https://aigptimage.com", "password": "sk-..."},
                 },
-                "conn-fields": {},
+                "conn-fields": {
+                    "verify": {
+                        "label": "Verify TLS",
+                        "description": "true (default), false (no certificate check: insecure), or the absolute path "
+                        "of a CA bundle file (PEM) to trust instead of the default store, e.g. a corporate CA. "
+                        "Applies in workers and in the triggerer.",
+                        "schema": {"type": ["string", "null"]},
+                    }
+                },
             }
         ],
         "hooks": [{"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.hooks.gptimage"]}],

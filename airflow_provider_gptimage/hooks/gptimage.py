@@ -7,6 +7,7 @@ Every decision (validation, parsing, error mapping, when to retry) is made by
 from __future__ import annotations
 
 import asyncio
+import os.path
 import random
 import time
 import uuid
@@ -15,17 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
-from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import (
     GPTImageAuthError,
     GPTImageError,
     GPTImageNotFoundError,
-    GPTImageTransportError,
 )
+from airflow_provider_gptimage.hooks.transport import atransport_error, transport_error
+from airflow_provider_gptimage.tls import aiohttp_ssl
 
 if TYPE_CHECKING:
+    import ssl
+
     import aiohttp
 
 #: Seconds one HTTP request may take before it counts as a timeout.
@@ -36,7 +39,8 @@ class GPTImageHook(HttpHook):
     """Talk to the GPT Image 2 job API with the key kept in a ``gptimage`` connection.
 
     The API key is the connection's password. The host is optional (default ``https://aigptimage.com``);
-    a host with a scheme, such as ``http://127.0.0.1:8089``, is used as is.
+    a host with a scheme, such as ``http://127.0.0.1:8089``, is used as is. The extra ``verify`` (``true``,
+    ``false`` or the absolute path of a CA bundle) applies to the sync and the async requests alike.
 
     :param gptimage_conn_id: the connection id (default ``gptimage_default``).
     :param retry_policy: how hard to retry a request (see :class:`~.protocol.RetryPolicy`).
@@ -70,15 +74,26 @@ class GPTImageHook(HttpHook):
         self.request_id_prefix = request_id_prefix or f"gptimage-{uuid.uuid4().hex[:12]}"
         self._session: requests.Session | None = None
         self._api_key: str | None = None
+        self.tls: protocol.TLSSettings = protocol.DEFAULT_TLS
+        self._ssl: ssl.SSLContext | bool = True  # aiohttp's ``ssl=`` (True: the default trust store)
         self._rng = random.Random()
 
     # ----------------------------------------------------------------------------------------- shared
     def _configure(self, conn: Any) -> str:
-        """Read base URL and key from a connection; return the key (kept private to this hook)."""
-        self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
-        self._base_url_initialized = True
-        self._api_key = protocol.api_key_from(conn.password, self.gptimage_conn_id)
-        return self._api_key
+        """Read base URL, key and TLS settings from a connection; return the key (kept private to this hook).
+
+        Blocking when the ``verify`` extra names a CA bundle: the file is checked and loaded (once per file
+        and process), so a bad one fails here, before any request, on either path.
+        """
+        base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
+        api_key = protocol.api_key_from(conn.password, self.gptimage_conn_id)
+        tls, warnings = protocol.tls_settings_from(conn.extra_dejson, self.gptimage_conn_id, is_file=os.path.isfile)
+        self._ssl = aiohttp_ssl(tls)
+        for warning in warnings:
+            self.log.warning(warning)
+        self.base_url, self._base_url_initialized, self.tls = base_url, True, tls
+        self._api_key = api_key
+        return api_key
 
     def _headers(self, operation: str) -> dict[str, str]:
         return {
@@ -98,6 +113,7 @@ class GPTImageHook(HttpHook):
             self._configure(conn)
             session = super().get_conn(headers, extra_options)
             session.auth = None  # the key travels as a Bearer token, never as basic auth
+            session.verify = self.tls.requests_verify  # requests also get it per call (see _request)
             # HttpHook.get_conn rewrote base_url with its own rules (plain http for a bare host): ours win.
             self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
             self._session = session
@@ -113,6 +129,8 @@ class GPTImageHook(HttpHook):
                     self.base_url + endpoint,
                     headers=self._headers(operation),
                     timeout=self.request_timeout,
+                    # Per call: a session's own ``verify`` loses to REQUESTS_CA_BUNDLE, the connection must win.
+                    verify=self.tls.requests_verify,
                     **kwargs,
                 )
                 return protocol.parse_envelope(
@@ -124,7 +142,7 @@ class GPTImageHook(HttpHook):
                     secrets=self._secrets(),
                 )
             except requests.RequestException as exc:
-                failures.append(_transport_error(operation, exc, self.request_timeout))
+                failures.append(transport_error(operation, exc, self.request_timeout))
             except GPTImageError as exc:
                 failures.append(exc)
             delay = protocol.decide_retry(self.retry_policy, operation, failures, self._rng.random())
@@ -206,7 +224,15 @@ class GPTImageHook(HttpHook):
         from airflow.providers.common.compat.connection import get_async_connection
 
         conn = await get_async_connection(self.gptimage_conn_id, hook=self)
-        self._configure(conn)
+        await asyncio.to_thread(self._configure, conn)  # may check and load a CA bundle file
+
+    @property
+    def aiohttp_ssl(self) -> ssl.SSLContext | bool:
+        """aiohttp's ``ssl=`` for this connection (after :meth:`aconfigure`): True, False or a CA's context.
+
+        The same CA bundle gives the same context object in every hook, so pools can be keyed by it.
+        """
+        return self._ssl
 
     async def _arequest(
         self,
@@ -225,7 +251,12 @@ class GPTImageHook(HttpHook):
         while True:
             try:
                 async with session.request(
-                    method, self.base_url + endpoint, headers=self._headers(operation), timeout=timeout, **kwargs
+                    method,
+                    self.base_url + endpoint,
+                    headers=self._headers(operation),
+                    timeout=timeout,
+                    ssl=self._ssl,  # per request too, so a session shared with other connections is safe
+                    **kwargs,
                 ) as response:
                     raw = await response.read()
                 return protocol.parse_envelope(
@@ -237,7 +268,7 @@ class GPTImageHook(HttpHook):
                     secrets=self._secrets(),
                 )
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                failures.append(_atransport_error(operation, exc, self.request_timeout))
+                failures.append(atransport_error(operation, exc, self.request_timeout))
             except GPTImageError as exc:
                 failures.append(exc)
             remaining = None if deadline is None else deadline - time.time()
@@ -260,7 +291,8 @@ class GPTImageHook(HttpHook):
         :param deadline: epoch seconds after which transient failures are no longer retried.
         """
         if session is None:
-            async with new_client_session() as own:
+            await self.aconfigure()
+            async with new_client_session(ssl=self._ssl) as own:
                 return await self.aget_task(job_id, session=own, deadline=deadline)
         data = await self._arequest(
             session, "GET", protocol.RECORD_ENDPOINT, protocol.POLL, deadline, params={"taskId": job_id}
@@ -268,29 +300,11 @@ class GPTImageHook(HttpHook):
         return protocol.parse_record(data, job_id=job_id)
 
 
-def new_client_session(limit: int = 100) -> aiohttp.ClientSession:
-    """Return an ``aiohttp`` session with a keep-alive connection pool."""
+def new_client_session(limit: int = 100, *, ssl: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:
+    """Return an ``aiohttp`` session with a keep-alive connection pool.
+
+    :param ssl: how its connections check certificates (see :attr:`GPTImageHook.aiohttp_ssl`).
+    """
     import aiohttp
 
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60))
-
-
-def _transport_error(operation: str, exc: requests.RequestException, timeout: float) -> GPTImageTransportError:
-    if isinstance(exc, requests.ConnectTimeout):
-        return GPTImageTransportError(f"{operation}: could not connect within {timeout:g}s.", request_sent=False)
-    if isinstance(exc, requests.Timeout):
-        return GPTImageTransportError(f"{operation}: no answer within {timeout:g}s.")
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    refused = isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
-    what = "connection refused or unreachable" if refused else f"connection failed ({type(exc).__name__})"
-    return GPTImageTransportError(f"{operation}: {what}.", request_sent=not refused)
-
-
-def _atransport_error(operation: str, exc: BaseException, timeout: float) -> GPTImageTransportError:
-    import aiohttp
-
-    if isinstance(exc, asyncio.TimeoutError):
-        return GPTImageTransportError(f"{operation}: no answer within {timeout:g}s.")
-    refused = isinstance(exc, aiohttp.ClientConnectorError)
-    what = "connection refused or unreachable" if refused else f"connection failed ({type(exc).__name__})"
-    return GPTImageTransportError(f"{operation}: {what}.", request_sent=not refused)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, ssl=ssl))

@@ -2,13 +2,22 @@
 
 Every decision the sync path (requests, in the worker) and the async path (aiohttp, in the triggerer)
 must agree on lives in this package: input validation (:mod:`.inputs`), parsing and error mapping
-(:mod:`.responses`), connection rules (:mod:`.connection`), retry and polling policy (:mod:`.retry`)
-and the trigger's event contract (:mod:`.events`). The loops around it only send, receive and sleep.
+(:mod:`.responses`), connection rules (:mod:`.connection`: base URL, key, the ``verify`` extra), retry
+and polling policy (:mod:`.retry`) and the trigger's event contract (:mod:`.events`). The loops around it
+only send, receive and sleep (the file check of a CA bundle path is injected by the caller).
 """
 
 from __future__ import annotations
 
-from airflow_provider_gptimage.protocol.connection import DEFAULT_HOST, api_key_from, base_url_from
+from airflow_provider_gptimage.protocol.connection import (
+    DEFAULT_HOST,
+    DEFAULT_TLS,
+    VERIFY_EXTRA,
+    TLSSettings,
+    api_key_from,
+    base_url_from,
+    tls_settings_from,
+)
 from airflow_provider_gptimage.protocol.inputs import (
     CREATE_ENDPOINT,
     DOCUMENTED_ASPECT_RATIOS,
@@ -47,6 +56,7 @@ __all__ = [
     "CREATE_ENDPOINT",
     "DEFAULT_HOST",
     "DEFAULT_POLICY",
+    "DEFAULT_TLS",
     "DOCUMENTED_ASPECT_RATIOS",
     "DOWNLOAD",
     "MAX_PROMPT_CHARS",
@@ -54,10 +64,12 @@ __all__ = [
     "POLL",
     "RECORD_ENDPOINT",
     "RESOLUTIONS",
+    "VERIFY_EXTRA",
     "GenerationRequest",
     "JobRecord",
     "PollSchedule",
     "RetryPolicy",
+    "TLSSettings",
     "api_key_from",
     "base_url_from",
     "build_request",
@@ -71,5 +83,6 @@ __all__ = [
     "parse_retry_after",
     "poll_delay",
     "request_id",
+    "tls_settings_from",
     "validate_static_arguments",
 ]

@@ -1,7 +1,11 @@
-"""The ``gptimage`` connection: base URL and API key rules (pure)."""
+"""The ``gptimage`` connection: base URL, API key and TLS rules (pure)."""
 
 from __future__ import annotations
 
+import os.path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_gptimage.exceptions import (
@@ -52,3 +56,84 @@ def api_key_from(password: str | None, conn_id: str) -> str:
     if any(ch in key for ch in "\r\n"):
         raise GPTImageConfigurationError(f"Connection {conn_id!r}: the API key contains a line break.")
     return key
+
+
+# --- TLS: the ``verify`` extra ----------------------------------------------------------------------------
+#: The connection extra saying how to check the service's certificate (the HTTP provider's name for it).
+VERIFY_EXTRA = "verify"
+#: The HTTP provider's other spelling, accepted too; ``verify`` wins when both are set.
+VERIFY_EXTRA_ALIAS = "verify_ssl"
+
+INSECURE_WARNING = (
+    "Connection {conn_id!r} sets the extra `{extra}` to false: the service's TLS certificate is NOT checked, "
+    "so anyone on the network path can read the API key and forge answers. Point `{extra}` at your CA "
+    "bundle instead."
+)
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    """How the API requests check the service's TLS certificate (from the connection's ``verify`` extra).
+
+    :param verify: ``False`` when certificates are not checked at all (insecure).
+    :param ca_bundle: absolute path of a PEM file holding the CAs to trust, in place of the default store.
+    :param extra: the name of the extra the settings were read from (for messages).
+    """
+
+    verify: bool = True
+    ca_bundle: str | None = None
+    extra: str = field(default=VERIFY_EXTRA, compare=False)
+
+    @property
+    def requests_verify(self) -> bool | str:
+        """The ``verify=`` argument of a ``requests`` call."""
+        return self.ca_bundle if self.ca_bundle is not None else self.verify
+
+
+#: Certificates checked against the default trust store.
+DEFAULT_TLS = TLSSettings()
+
+
+def tls_settings_from(
+    extra: Mapping[str, Any] | None, conn_id: str, *, is_file: Callable[[str], bool]
+) -> tuple[TLSSettings, list[str]]:
+    """Read the ``verify`` extra: ``true`` (default), ``false``, or the absolute path of a CA bundle file.
+
+    Booleans may be JSON booleans or the strings ``"true"``/``"false"``; a missing, null or blank value
+    means ``true``. Return the settings and the warnings to log (``false`` is allowed, with a warning).
+
+    :param extra: the connection's extra, as a mapping.
+    :param conn_id: the connection id, for messages.
+    :param is_file: tells whether a path names an existing file (the caller's I/O, e.g. ``os.path.isfile``).
+    :raises GPTImageConfigurationError: naming the extra, for any other value, a relative path or a path
+        that is not an existing file.
+    """
+    extra = extra or {}
+    name = VERIFY_EXTRA if extra.get(VERIFY_EXTRA) is not None else VERIFY_EXTRA_ALIAS
+    value = extra.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_TLS, []
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if isinstance(value, bool):
+        if value:
+            return DEFAULT_TLS, []
+        return TLSSettings(verify=False, extra=name), [INSECURE_WARNING.format(conn_id=conn_id, extra=name)]
+    if not isinstance(value, str):
+        raise _verify_error(name, conn_id, value, "it is neither a boolean nor a path")
+    path = value.strip()
+    if not os.path.isabs(path):
+        raise _verify_error(
+            name, conn_id, value, "a CA bundle path must be absolute (workers and triggerers run in other folders)"
+        )
+    if not is_file(path):
+        raise _verify_error(name, conn_id, value, "no CA bundle file exists at that path")
+    return TLSSettings(ca_bundle=path, extra=name), []
+
+
+def _verify_error(name: str, conn_id: str, value: object, rule: str) -> GPTImageConfigurationError:
+    shown = repr(value) if len(repr(value)) <= 200 else f"{repr(value)[:197]}..."
+    return GPTImageConfigurationError(
+        f"Invalid connection extra `{name}` of connection {conn_id!r}: {rule} (got {shown}). Set it to true, "
+        "false, or the absolute path of a CA bundle file (PEM). Nothing was sent to the API."
+    )

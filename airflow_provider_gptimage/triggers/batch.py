@@ -9,6 +9,7 @@ twice), polls with bounded concurrency over the connection pool shared by all of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
@@ -141,7 +142,9 @@ class GPTImageBatchTrigger(BaseTrigger):
         hook, rng = self._hook(), random.Random()
         semaphore = asyncio.Semaphore(self.max_concurrent_polls)
         self.log.info("Watching %d job(s) of a batch", len(running))
-        async with shared_client_session() as session:
+        with contextlib.suppress(GPTImageError):  # a bad connection: every poll reports it, ending each job
+            await hook.aconfigure()  # the connection's TLS settings choose the shared pool
+        async with shared_client_session(hook.aiohttp_ssl) as session:
             while True:
                 now = time.time()
                 for job in list(running.values()):

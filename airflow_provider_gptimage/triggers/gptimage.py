@@ -2,8 +2,10 @@
 
 Built for thousands of jobs in one triggerer: it only ever sends GETs (a trigger may run twice, and a
 POST here could pay twice), shares one keep-alive connection pool with every other trigger of this
-provider in the same event loop, does no blocking I/O, and serializes only primitives: the conn id, the
-job id, the poll settings and an absolute deadline (a triggerer restart does not restart the clock).
+provider in the same event loop that has the same TLS settings, does no blocking I/O in the event loop
+(a CA bundle is checked in a thread, once per trigger, never per poll), and serializes only primitives:
+the conn id, the job id, the poll settings and an absolute deadline (a triggerer restart does not
+restart the clock).
 """
 
 from __future__ import annotations
@@ -110,10 +112,16 @@ class GPTImageTaskTrigger(BaseTrigger):
         hook = self._hook()
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
         polls, last_state = 0, None
-        async with shared_client_session() as session:
-            remaining = self._remaining()
-            first_wait = self.first_poll_delay if remaining is None else min(self.first_poll_delay, remaining)
-            await asyncio.sleep(max(0.0, first_wait))
+        remaining = self._remaining()
+        first_wait = self.first_poll_delay if remaining is None else min(self.first_poll_delay, remaining)
+        await asyncio.sleep(max(0.0, first_wait))
+        try:
+            await hook.aconfigure()  # the connection, and its TLS settings, which choose the shared pool
+        except GPTImageError as exc:
+            self.log.error("Polling job %s cannot start: %s", self.job_id, exc)
+            yield TriggerEvent(error_event(self.job_id, exc))
+            return
+        async with shared_client_session(hook.aiohttp_ssl) as session:
             while True:
                 remaining = self._remaining()
                 if remaining is not None and remaining <= 0:

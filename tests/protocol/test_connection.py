@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_gptimage.exceptions import GPTImageConfigurationError, GPTImageError
-from airflow_provider_gptimage.protocol import DEFAULT_HOST, api_key_from, base_url_from
+from airflow_provider_gptimage.protocol import (
+    DEFAULT_HOST,
+    DEFAULT_TLS,
+    TLSSettings,
+    api_key_from,
+    base_url_from,
+    tls_settings_from,
+)
 
 
 def test_default_host_is_the_documented_https_host():
@@ -112,3 +119,93 @@ def test_api_key_with_a_line_break_is_refused_without_echoing_it(password):
     assert "SECRET" not in message
     assert "Injected" not in message
     assert "SECRET" not in repr(info.value)
+
+
+# --- the ``verify`` extra ---------------------------------------------------------------------------------
+BUNDLE = "/etc/corp/ca.pem"
+
+
+def exists(path: str) -> bool:
+    return path == BUNDLE
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param(None, DEFAULT_TLS, id="no-extra"),
+        pytest.param({}, DEFAULT_TLS, id="empty-extra"),
+        pytest.param({"verify": None}, DEFAULT_TLS, id="null"),
+        pytest.param({"verify": "  "}, DEFAULT_TLS, id="blank-form-field"),
+        pytest.param({"verify": True}, DEFAULT_TLS, id="true"),
+        pytest.param({"verify": "True"}, DEFAULT_TLS, id="true-string"),
+        pytest.param({"verify": False}, TLSSettings(verify=False), id="false"),
+        pytest.param({"verify": " false "}, TLSSettings(verify=False), id="false-string"),
+        pytest.param({"verify": BUNDLE}, TLSSettings(ca_bundle=BUNDLE), id="bundle"),
+        pytest.param({"verify": f" {BUNDLE} "}, TLSSettings(ca_bundle=BUNDLE), id="bundle-padded"),
+        pytest.param({"verify_ssl": BUNDLE}, TLSSettings(ca_bundle=BUNDLE), id="http-provider-alias"),
+        pytest.param({"verify": BUNDLE, "verify_ssl": False}, TLSSettings(ca_bundle=BUNDLE), id="verify-wins"),
+        pytest.param({"verify": None, "verify_ssl": False}, TLSSettings(verify=False), id="null-verify-alias"),
+    ],
+)
+def test_tls_settings_from(extra, expected):
+    settings, _ = tls_settings_from(extra, "gptimage_default", is_file=exists)
+    assert settings == expected
+
+
+def test_requests_verify_argument():
+    assert DEFAULT_TLS.requests_verify is True
+    assert TLSSettings(verify=False).requests_verify is False
+    assert TLSSettings(ca_bundle=BUNDLE).requests_verify == BUNDLE
+
+
+@pytest.mark.parametrize("extra", [{"verify": False}, {"verify_ssl": "false"}])
+def test_verify_false_is_allowed_with_a_warning(extra):
+    settings, warnings = tls_settings_from(extra, "my_gptimage", is_file=exists)
+    assert settings.verify is False
+    assert len(warnings) == 1
+    assert "'my_gptimage'" in warnings[0]
+    assert f"`{next(iter(extra))}`" in warnings[0]
+    assert "NOT checked" in warnings[0]
+
+
+def test_no_warning_when_checking():
+    assert tls_settings_from({"verify": BUNDLE}, "c", is_file=exists)[1] == []
+    assert tls_settings_from({}, "c", is_file=exists)[1] == []
+
+
+def test_no_file_check_without_a_path():
+    def refuse(path: str) -> bool:
+        raise AssertionError("no disk access expected")
+
+    for extra in ({}, {"verify": True}, {"verify": "false"}):
+        tls_settings_from(extra, "c", is_file=refuse)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        pytest.param({"verify": "/etc/corp/missing.pem"}, "no CA bundle file exists", id="missing"),
+        pytest.param({"verify": "certs/ca.pem"}, "must be absolute", id="relative"),
+        pytest.param({"verify": "~/ca.pem"}, "must be absolute", id="home"),
+        pytest.param({"verify": "no"}, "must be absolute", id="unknown-word"),
+        pytest.param({"verify": 0}, "neither a boolean nor a path", id="zero"),
+        pytest.param({"verify": 1}, "neither a boolean nor a path", id="one"),
+        pytest.param({"verify": {"path": BUNDLE}}, "neither a boolean nor a path", id="object"),
+        pytest.param({"verify_ssl": "/nope.pem"}, "no CA bundle file exists", id="alias"),
+    ],
+)
+def test_bad_verify_values_name_the_extra(extra, needle):
+    name = next(iter(extra))
+    with pytest.raises(GPTImageConfigurationError) as info:
+        tls_settings_from(extra, "my_gptimage", is_file=exists)
+    message = str(info.value)
+    assert f"Invalid connection extra `{name}` of connection 'my_gptimage'" in message
+    assert needle in message
+    assert "true, false, or the absolute path of a CA bundle file" in message
+    assert not info.value.retryable
+
+
+def test_a_long_bad_value_is_shortened():
+    with pytest.raises(GPTImageConfigurationError) as info:
+        tls_settings_from({"verify": "/" + "x" * 5000}, "c", is_file=exists)
+    assert len(str(info.value)) < 500

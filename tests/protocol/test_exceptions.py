@@ -22,6 +22,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageResultError,
     GPTImageServiceUnavailableError,
     GPTImageTimeoutError,
+    GPTImageTLSError,
     GPTImageTransportError,
     GPTImageUnsupportedError,
     GPTImageValidationError,
@@ -65,6 +66,7 @@ INSTANCES = [
         id="transport-refused",
     ),
     pytest.param(GPTImageTransportError("timed out"), {"request_sent": True}, id="transport-timeout"),
+    pytest.param(GPTImageTLSError("untrusted", job_id="j"), {"request_sent": False, "job_id": "j"}, id="tls"),
     pytest.param(
         GPTImageJobFailedError("failed", job_id="j", fail_code="501", fail_message="nsfw"),
         {"job_id": "j", "fail_code": "501", "fail_message": "nsfw"},
@@ -105,6 +107,7 @@ def test_hierarchy():
     for cls in API_CLASSES:
         assert issubclass(cls, GPTImageAPIError)
     assert issubclass(GPTImageValidationError, ValueError)
+    assert issubclass(GPTImageTLSError, GPTImageTransportError)
     for cls in (
         GPTImageConfigurationError,
         GPTImageTransportError,
@@ -134,6 +137,7 @@ def test_hierarchy():
         (GPTImageServiceUnavailableError, True),
         (GPTImageInvalidResponseError, True),
         (GPTImageTransportError, True),
+        (GPTImageTLSError, False),
         (GPTImageJobFailedError, False),
         (GPTImageTimeoutError, False),
         (GPTImageResultError, False),
