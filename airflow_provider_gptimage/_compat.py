@@ -48,3 +48,49 @@ def path_conn_id(path: Any) -> str | None:
         return path.conn_id
     except AttributeError:  # Airflow 3.0 with universal-pathlib 0.2
         return (getattr(path, "storage_options", None) or {}).get("conn_id")
+
+
+#: XCom key of the copy of a deferral's kwargs kept for :func:`resumed_defer_kwargs`.
+DEFER_KWARGS_XCOM_KEY = "gptimage_defer_kwargs"
+
+
+def dag_test_drops_defer_kwargs() -> bool:
+    """Return whether the running task is in ``dag.test()``, which resumes a deferred task with the trigger's
+    event alone: the kwargs it passed to ``defer()`` are dropped (Airflow 3.0.6 through at least 3.3.2:
+    ``_run_task`` sets ``next_kwargs = {"event": ...}``; fixed upstream by apache/airflow#69942). A real
+    triggerer adds the event to those kwargs instead, so only ``dag.test()`` needs the copy.
+
+    Recognised by the in-process supervisor channel ``dag.test()`` installs for its task runs.
+    """
+    import sys
+
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return type(comms).__name__ == "InProcessSupervisorComms"
+
+
+def keep_defer_kwargs(context: Mapping[str, Any], kwargs: Mapping[str, Any]) -> None:
+    """Under ``dag.test()``, also push a deferral's kwargs to an XCom of the task (one write per deferral),
+    where :func:`resumed_defer_kwargs` finds them; elsewhere do nothing.
+
+    An XCom lives exactly as long as the kwargs should: Airflow keeps a task's XComs across a resume from
+    deferral and clears them when a new try starts.
+
+    :param context: the task's context.
+    :param kwargs: the ``kwargs`` passed to ``defer()`` (JSON values).
+    """
+    ti = context.get("ti")
+    if ti is not None and dag_test_drops_defer_kwargs():
+        ti.xcom_push(key=DEFER_KWARGS_XCOM_KEY, value=dict(kwargs))
+
+
+def resumed_defer_kwargs(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the kwargs :func:`keep_defer_kwargs` kept at the deferral the task resumes from (``{}`` if none).
+
+    :param context: the task's context.
+    """
+    ti = context.get("ti")
+    if ti is None or not dag_test_drops_defer_kwargs():
+        return {}
+    value = ti.xcom_pull(task_ids=ti.task_id, key=DEFER_KWARGS_XCOM_KEY, map_indexes=ti.map_index)
+    return dict(value) if isinstance(value, Mapping) else {}

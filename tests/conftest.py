@@ -66,6 +66,14 @@ needs_task_state_store = pytest.mark.skipif(
     reason=f"re-attach across retries needs task_state_store (Airflow 3.3+); this is Airflow {AIRFLOW_VERSION}",
 )
 
+#: A batch retried after it failed mid-way resumes its jobs from ``task_state_store`` (3.3+). Before 3.1.1
+#: Airflow resumes the retry into the last deferral, kwargs (the batch's progress) included
+#: (apache/airflow#56704), which resumes the batch too; from 3.1.1 to 3.2.x the retry starts it over.
+needs_batch_resume_across_retries = pytest.mark.skipif(
+    not HAS_TASK_STATE_STORE and Version("3.1.1") <= AIRFLOW_VERSION,
+    reason=f"Airflow {AIRFLOW_VERSION}: a batch retry starts over (no task_state_store, no stale resume)",
+)
+
 from airflow_provider_gptimage.simulator import GPTImageSimulator  # noqa: E402
 
 
@@ -276,20 +284,3 @@ def s3_destination(s3_bucket: str, s3_conn_id: str):
     from airflow.sdk import ObjectStoragePath
 
     return ObjectStoragePath(f"s3://{s3_bucket}/prefix/", conn_id=s3_conn_id)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the batch operator's ``dag.test()`` runs where they do not finish (Airflow < 3.3).
-
-    On Airflow 3.0.6 they run until killed (seen with a 4-minute limit on one test); the batch operator
-    keeps its progress in ``task_state_store`` or its ``defer(kwargs=...)``, and ``dag.test()`` drops the
-    latter. Its DB-free tests still run. To be replaced by a fix or a marker in the batch tests.
-    """
-    if HAS_TASK_STATE_STORE:
-        return
-    skip = pytest.mark.skip(
-        reason=f"batch operator under dag.test() does not finish on Airflow {AIRFLOW_VERSION} (no task_state_store)"
-    )
-    for item in items:
-        if "batch" in item.name + item.path.name and "airflow_db" in getattr(item, "fixturenames", ()):
-            item.add_marker(skip)

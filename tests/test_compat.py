@@ -10,10 +10,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_gptimage import protocol
-from airflow_provider_gptimage._compat import current_try, has_fs, is_stale_resume
+from airflow_provider_gptimage import _compat, protocol
+from airflow_provider_gptimage._compat import (
+    current_try,
+    dag_test_drops_defer_kwargs,
+    has_fs,
+    is_stale_resume,
+    keep_defer_kwargs,
+    resumed_defer_kwargs,
+)
+from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.gptimage import STATE_KEY, GPTImageGenerateOperator
+from airflow_provider_gptimage.protocol.events import batch_event
 from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
 from tests.conftest import HAS_TASK_STATE_STORE, needs_fresh_retry_after_deferral, run_dag, xcom_value
 
@@ -118,3 +128,45 @@ def test_a_retry_after_the_trigger_gave_up_on_this_airflow(simulator, monkeypatc
     assert xcom_value(dr, "generate")["state"] == "success"
     # 3.3 re-attaches through task_state_store; older releases cannot, and the retry pays for a new job
     assert simulator.stats().creates == (1 if HAS_TASK_STATE_STORE else 2)
+
+
+class FakeTaskInstance:
+    """The XCom calls of a task instance, kept in a dict."""
+
+    def __init__(self) -> None:
+        self.task_id, self.map_index, self.try_number = "generate", -1, 1
+        self.xcoms: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> object:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
+        return self.xcoms.get(key)
+
+
+def test_outside_dag_test_defer_kwargs_are_not_copied():
+    ti = FakeTaskInstance()
+    assert not dag_test_drops_defer_kwargs()  # a plain process: no in-process supervisor
+    keep_defer_kwargs({"ti": ti}, {"state": {"k": 1}})
+    assert ti.xcoms == {}
+    assert resumed_defer_kwargs({"ti": ti}) == {}
+
+
+def test_under_dag_test_defer_kwargs_survive_in_an_xcom(monkeypatch):
+    # dag.test() resumes with the trigger event alone (apache/airflow#69942): the copy brings the kwargs back.
+    monkeypatch.setattr(_compat, "dag_test_drops_defer_kwargs", lambda: True)
+    ti = FakeTaskInstance()
+    assert resumed_defer_kwargs({"ti": ti}) == {}
+    keep_defer_kwargs({"ti": ti}, {"state": {"gptimage_batch": {"v": 1}}})
+    assert resumed_defer_kwargs({"ti": ti}) == {"state": {"gptimage_batch": {"v": 1}}}
+    assert resumed_defer_kwargs({}) == {}
+
+
+def test_a_batch_resumed_without_its_progress_fails_instead_of_starting_over(simulator, gptimage_conn):
+    # No task_state_store, no `state` kwarg, no kept copy: starting over would pay for every job again.
+    operator = GPTImageBatchGenerateOperator(task_id="generate", requests=[{"key": "a", "prompt": "p"}])
+    event = batch_event("ended", [], 0)
+    with pytest.raises(GPTImageError, match="resumed without its progress"):
+        operator.execute_complete({"ti": FakeTaskInstance()}, event=event, state=None)
+    assert simulator.stats().create_attempts == 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import keep_defer_kwargs, resumed_defer_kwargs
 from airflow_provider_gptimage.exceptions import (
     GPTImageActiveTaskLimitError,
     GPTImageBadRequestError,
@@ -155,6 +156,8 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger fired: keep what ended, create the next window, defer again or finish."""
         items = self._batch()
+        if state is None and context.get("task_state_store") is None:  # type: ignore[call-overload]
+            state = self._lost_state(context)
         store = BatchStore(context.get("task_state_store"), state)  # type: ignore[call-overload]
         progress = self._load(store, items)
         ended = events.batch_jobs(event)
@@ -186,6 +189,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
 
         paused = progress.window.room(len(progress.flight)) > 0 and progress.create_after > time.time()
         flight = [[key, job[0], job[1]] for key, job in progress.flight.items()]
+        carried = {"state": store.to_kwargs(progress.open_segment)}
+        if store.backend is None:
+            keep_defer_kwargs(context, carried)  # dag.test() drops defer kwargs (see _compat)
         self.defer(
             trigger=GPTImageBatchTrigger(
                 jobs=flight,
@@ -200,7 +206,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                 request_id_prefix=hook.request_id_prefix,
             ),
             method_name="execute_complete",
-            kwargs={"state": store.to_kwargs(progress.open_segment)},
+            kwargs=carried,
         )
 
     def _absorb(
@@ -347,6 +353,18 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         return GPTImageHook(
             self.gptimage_conn_id, retry_policy=_CREATE_POLICY, request_id_prefix=request_id_prefix(context)
         )
+
+    def _lost_state(self, context: Context) -> Mapping[str, Any]:
+        """The progress a resume without ``task_state_store`` must get from its defer kwargs, or a clear
+        error: starting over would create (and pay for) every job in flight again, at every resume."""
+        state = resumed_defer_kwargs(context).get("state")
+        if not isinstance(state, Mapping):
+            raise GPTImageError(
+                "The batch resumed without its progress: the `state` passed to defer() is missing and this "
+                "Airflow has no task_state_store (3.3+). Refusing to start the batch over, which would create "
+                "and pay for its jobs in flight again; clear the task to restart it."
+            )
+        return state
 
     def _load(self, store: BatchStore, items: list[BatchItem]) -> Progress:
         progress, notes = Progress.load(store, items, self.max_active_jobs)

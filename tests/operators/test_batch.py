@@ -10,7 +10,7 @@ from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.batch_state import LIVE_KEY, META_KEY, BatchStore, Progress
 from airflow_provider_gptimage.protocol.batch import FAILED, PENDING, SUCCESS, build_batch
-from tests.conftest import FAKE_API_KEY, run_dag, xcom_value
+from tests.conftest import FAKE_API_KEY, needs_batch_resume_across_retries, run_dag, xcom_value
 
 dagtest = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 
@@ -118,6 +118,7 @@ def test_fail_fast_stops_creating_after_the_first_failure(simulator, monkeypatch
 
 
 # ------------------------------------------------------------------------------------------------ resume
+@needs_batch_resume_across_retries
 @dagtest
 def test_retry_after_a_failure_mid_batch_resumes_without_duplicates(simulator, monkeypatch, no_sleep, tmp_path):
     # The 9th image copy gets a 403 (an "expired" URL): try 1 fails mid-batch with jobs in flight.
