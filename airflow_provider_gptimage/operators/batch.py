@@ -3,40 +3,21 @@ holding a worker slot while the service works."""
 
 from __future__ import annotations
 
-import random
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
-from airflow_provider_gptimage._compat import keep_defer_kwargs, resumed_defer_kwargs
-from airflow_provider_gptimage.exceptions import (
-    GPTImageActiveTaskLimitError,
-    GPTImageBadRequestError,
-    GPTImageError,
-    GPTImageJobFailedError,
-    GPTImageNotFoundError,
-    GPTImageRateLimitError,
-    GPTImageResultError,
-    GPTImageTimeoutError,
-    GPTImageValidationError,
-)
+from airflow_provider_gptimage._compat import current_try, keep_defer_kwargs, resumed_defer_kwargs
+from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
+from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
-from airflow_provider_gptimage.operators.batch_steps import (
-    GroupSender,
-    failure_error,
-    keep_outputs,
-    progress_line,
-    requests_session,
-    scan_existing,
-)
+from airflow_provider_gptimage.operators.batch_steps import absorb, failure_error, progress_line, scan_existing
 from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.protocol.batch import FAILED, SUCCESS, build_batch, result_row
+from airflow_provider_gptimage.protocol.batch import FAILED, build_batch
 from airflow_provider_gptimage.protocol.batch import report as build_report
 from airflow_provider_gptimage.runtime import request_id_prefix, seconds, task_provenance
 
@@ -47,10 +28,6 @@ if TYPE_CHECKING:
     from airflow_provider_gptimage.protocol.batch import BatchItem
 
 FAILURE_POLICIES = ("fail_fast", "fail_at_end", "report")
-#: Report state of an item whose job ended badly (a success without images is an ``error``).
-_FAILED_STATES = {GPTImageJobFailedError: "fail", GPTImageTimeoutError: "timeout"}
-#: Pacing of creates after 409/429 (how long to wait; the window logic decides how many to send).
-_PACE = protocol.RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay=60.0)
 #: The hook hands 409 and 429 back at once: the create window paces itself on them.
 _CREATE_POLICY = protocol.RetryPolicy(no_retry_codes=frozenset({409, 429}))
 
@@ -146,8 +123,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         if store.backend is None:
             self.log.warning("No task_state_store (Airflow < 3.3): a retry cannot resume this batch's jobs.")
         progress = self._load(store, items)
-        ti = context.get("ti")
-        if progress.start_try(int(getattr(ti, "try_number", 1) or 1)):
+        if progress.start_try(current_try(context) or 1):
             progress.save_results(store, scan_existing(folder, items, progress, self.log))
         return self._step(context, items, folder, store, progress, [])
 
@@ -160,6 +136,8 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             state = self._lost_state(context)
         store = BatchStore(context.get("task_state_store"), state)  # type: ignore[call-overload]
         progress = self._load(store, items)
+        if progress.start_try(current_try(context) or 1):  # a retry resumed here (Airflow < 3.1.1, see _compat)
+            progress.save_results(store, scan_existing(self._folder(check=True), items, progress, self.log))
         ended = events.batch_jobs(event)
         seen_at = event.get("at") if isinstance(event, Mapping) else None  # when the trigger last polled
         seen = float(seen_at) if isinstance(seen_at, (int, float)) else None
@@ -178,10 +156,11 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         hook = self._hook(context)
         watched = len(progress.flight)
-        self._absorb(hook, context, items, folder, store, progress, ended)
+        absorb(hook, items, folder, store, progress, ended, task_provenance(context), self.log)
         if self.failure_policy == "fail_fast" and progress.count(FAILED):
             self._fail(context, items, folder, store, progress)
-        self._create(hook, items, store, progress, stale=len(progress.flight) != watched)
+        settings = CreateSettings(self.max_concurrent_creates, self.persist_every, self.max_worker_wait)
+        create_jobs(hook, items, store, progress, settings, stale=len(progress.flight) != watched)
         self.log.info("%s", progress_line(progress, len(items)))
         if not progress.flight and not progress.pending():
             return self._finish(context, items, folder, store, progress)
@@ -208,122 +187,6 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             method_name="execute_complete",
             kwargs=carried,
         )
-
-    def _absorb(
-        self,
-        hook: GPTImageHook,
-        context: Context,
-        items: list[BatchItem],
-        folder: ObjectStoragePath | None,
-        store: BatchStore,
-        progress: Progress,
-        ended: list[Mapping[str, Any]],
-    ) -> None:
-        """Keep the jobs that ended: copy successes, note failures; persist even if a copy fails."""
-        positions = {item.key: index for index, item in enumerate(items)}
-        rows: list[list[Any]] = []
-        http = requests_session() if folder is not None and ended else None
-        try:
-            for entry in ended:
-                key, job_id = str(entry["key"]), str(entry.get("job_id"))
-                index = positions.get(key)
-                if index is None or progress.flight.get(key, [None])[0] != job_id:
-                    continue  # not ours any more (a trigger that ran twice, or an edited batch)
-                code, state, uris, error = SUCCESS, "success", [], None
-                try:
-                    record = events.outcome(entry)
-                except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultError) as exc:
-                    code, state, error = FAILED, _FAILED_STATES.get(type(exc), "error"), str(exc)
-                except GPTImageNotFoundError:
-                    self.log.warning("Job %s of key %r is unknown to the service; creating it again", job_id, key)
-                    del progress.flight[key]
-                    continue
-                except GPTImageError as exc:
-                    if not exc.retryable:
-                        raise
-                    self.log.warning("Polling job %s of key %r keeps failing (%s); still watching it", job_id, key, exc)
-                    continue
-                else:
-                    record = replace(record, params=items[index].request.body())
-                    uris = keep_outputs(record, items[index], folder, http, hook.sleep, task_provenance(context))
-                rows.append(result_row(index, job_id, state, uris, error))
-                progress.status[index] = code
-                del progress.flight[key]
-        finally:
-            if http is not None:
-                http.close()
-            if rows:  # the live key is rewritten by the creates that follow (a stale one is safe: see load)
-                progress.save_results(store, rows)
-
-    def _create(
-        self, hook: GPTImageHook, items: list[BatchItem], store: BatchStore, progress: Progress, *, stale: bool
-    ) -> None:
-        """Create jobs while the window has room, a group of ``max_concurrent_creates`` POSTs at a time; the
-        group's job ids are stored (one state write) before the next group is sent.
-
-        :param stale: the stored live key still lists jobs that ended (write it even if nothing is created).
-        """
-        queue = deque(i for i in progress.pending() if items[i].key not in progress.flight)
-        rng, waited, limited, unsaved, rows = random.Random(), 0.0, 0, 0, []
-        saved = progress.live_state()
-        sender = GroupSender(hook, self.max_concurrent_creates)
-        try:
-            while queue and progress.window.room(len(progress.flight)) > 0:
-                pause = progress.create_after - time.time()
-                if pause > 0:
-                    if waited + pause > self.max_worker_wait:
-                        break  # a long pause: defer (the trigger wakes the task at create_after)
-                    hook.sleep(pause)
-                    waited += pause
-                    progress.create_after = 0.0
-                size = min(len(queue), progress.window.room(len(progress.flight)), sender.width)
-                group = [queue.popleft() for _ in range(size)]
-                retry: list[int] = []
-                conflict: GPTImageActiveTaskLimitError | None = None
-                rate_limited: GPTImageRateLimitError | None = None
-                unexpected: BaseException | None = None
-                for index, (outcome, created_at) in zip(group, sender.submit([items[i] for i in group]), strict=True):
-                    if isinstance(outcome, str):
-                        item = items[index]
-                        progress.flight[item.key] = [outcome, created_at, item.digest]
-                        progress.window = progress.window.accepted()
-                        unsaved += 1
-                    elif isinstance(outcome, GPTImageActiveTaskLimitError):
-                        conflict = outcome
-                        retry.append(index)
-                    elif isinstance(outcome, GPTImageRateLimitError):
-                        rate_limited = outcome
-                        retry.append(index)
-                    elif isinstance(outcome, GPTImageBadRequestError):  # the service refuses this item alone
-                        rows.append(result_row(index, None, "rejected", (), str(outcome)))
-                        progress.status[index] = FAILED
-                    else:
-                        retry.append(index)
-                        unexpected = unexpected or outcome
-                queue.extendleft(reversed(retry))  # not sent or refused for now: first in line again
-                if unsaved >= self.persist_every:
-                    saved = progress.save_live(store)  # the group's ids are durable before the next group is sent
-                    unsaved, stale = 0, False
-                if unexpected is not None:
-                    raise unexpected
-                if conflict is not None:
-                    progress.window = progress.window.conflict(len(progress.flight))
-                    if progress.flight:
-                        break  # wait for one of ours to end
-                    delay = protocol.decide_retry(
-                        _PACE, protocol.CREATE, [conflict] * progress.window.conflicts, rng.random()
-                    )
-                    progress.create_after = time.time() + (delay or _PACE.max_delay)
-                elif rate_limited is not None:
-                    limited += 1
-                    delay = protocol.decide_retry(_PACE, protocol.CREATE, [rate_limited] * limited, rng.random())
-                    progress.create_after = time.time() + (delay or _PACE.max_delay)
-        finally:
-            sender.close()
-            if rows:
-                progress.save_results(store, rows)
-            if stale or progress.live_state() != saved:
-                progress.save_live(store)
 
     # ------------------------------------------------------------------------------------------ helpers
     def _batch(self) -> list[BatchItem]:

@@ -1,14 +1,23 @@
-"""Worker-side steps of the batch operator: creates, outputs already in the destination, copies, progress,
-failures."""
+"""Worker-side steps of the batch operator: outputs already in the destination, the jobs that ended (copies
+and failures), the sender of create groups, progress and the failure summary."""
 
 from __future__ import annotations
 
 import copy
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage.exceptions import GPTImageBatchFailedError
+from airflow_provider_gptimage.exceptions import (
+    GPTImageBatchFailedError,
+    GPTImageError,
+    GPTImageJobFailedError,
+    GPTImageNotFoundError,
+    GPTImageResultError,
+    GPTImageTimeoutError,
+)
+from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.batch import EXISTING, FAILED, PENDING, SUCCESS, result_row
 
 if TYPE_CHECKING:
@@ -18,12 +27,14 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
-    from airflow_provider_gptimage.operators.batch_state import Progress
+    from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
     from airflow_provider_gptimage.protocol import JobRecord
     from airflow_provider_gptimage.protocol.batch import BatchItem
 
 #: Failed items named in the error message.
 SHOWN_FAILURES = 5
+#: Report state of an item whose job ended badly (a success without images is an ``error``).
+_FAILED_STATES = {GPTImageJobFailedError: "fail", GPTImageTimeoutError: "timeout"}
 
 
 def scan_existing(
@@ -82,6 +93,58 @@ def keep_outputs(
         record, folder, filename=item.key, session=http, provenance={**extra, "batch_key": item.key}, sleep=sleep
     )
     return [output.uri for output in written]
+
+
+def absorb(
+    hook: GPTImageHook,
+    items: list[BatchItem],
+    folder: ObjectStoragePath | None,
+    store: BatchStore,
+    progress: Progress,
+    ended: list[Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    log: logging.Logger | Any,
+) -> None:
+    """Keep the jobs that ended: copy successes, note failures; persist even if a copy fails.
+
+    :param ended: the trigger's entries (``key``, ``job_id`` and the job's event), see
+        :func:`~airflow_provider_gptimage.protocol.events.batch_jobs`.
+    :param provenance: facts about the task for the sidecars.
+    """
+    positions = {item.key: index for index, item in enumerate(items)}
+    rows: list[list[Any]] = []
+    http = requests_session() if folder is not None and ended else None
+    try:
+        for entry in ended:
+            key, job_id = str(entry["key"]), str(entry.get("job_id"))
+            index = positions.get(key)
+            if index is None or progress.flight.get(key, [None])[0] != job_id:
+                continue  # not ours any more (a trigger that ran twice, or an edited batch)
+            code, state, uris, error = SUCCESS, "success", [], None
+            try:
+                record = events.outcome(entry)
+            except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultError) as exc:
+                code, state, error = FAILED, _FAILED_STATES.get(type(exc), "error"), str(exc)
+            except GPTImageNotFoundError:
+                log.warning("Job %s of key %r is unknown to the service; creating it again", job_id, key)
+                del progress.flight[key]
+                continue
+            except GPTImageError as exc:
+                if not exc.retryable:
+                    raise
+                log.warning("Polling job %s of key %r keeps failing (%s); still watching it", job_id, key, exc)
+                continue
+            else:
+                record = replace(record, params=items[index].request.body())
+                uris = keep_outputs(record, items[index], folder, http, hook.sleep, provenance)
+            rows.append(result_row(index, job_id, state, uris, error))
+            progress.status[index] = code
+            del progress.flight[key]
+    finally:
+        if http is not None:
+            http.close()
+        if rows:  # the live key is rewritten by the creates that follow (a stale one is safe: see load)
+            progress.save_results(store, rows)
 
 
 class GroupSender:

@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
+from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import LIVE_KEY, META_KEY, BatchStore, Progress
 from airflow_provider_gptimage.protocol.batch import FAILED, PENDING, SUCCESS, build_batch
 from tests.conftest import FAKE_API_KEY, needs_batch_resume_across_retries, run_dag, xcom_value
@@ -133,6 +134,20 @@ def test_retry_after_a_failure_mid_batch_resumes_without_duplicates(simulator, m
     assert result["succeeded"] == 20
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"sku-{i:04d}.png" for i in range(20)]
     assert all(e["output_uris"] == [f"file://{tmp_path}/{e['key']}.png"] for e in result["items"])
+
+
+@needs_batch_resume_across_retries
+@dagtest
+def test_a_retry_generates_only_the_failed_items_again(simulator, monkeypatch, no_sleep):
+    dr = run_batch(monkeypatch, n=6, fail="2", policy="fail_at_end", retries=1)
+    assert dr.state == "failed"  # [sim:fail] fails every time
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
+    assert ti.try_number == 2
+    creates = simulator.stats().prompt_creates
+    assert sorted(creates.values()) == [1, 1, 1, 1, 1, 2]  # the failed item again, nothing else
+    assert [prompt for prompt, count in creates.items() if count == 2] == [
+        next(p for p in creates if "[sim:fail]" in p)
+    ]
 
 
 @dagtest
@@ -282,6 +297,10 @@ def _create_setup(n: int, window: int, width: int, backend):
     return op, GPTImageHook(request_id_prefix="test"), items, store, progress
 
 
+def _settings(op: GPTImageBatchGenerateOperator) -> CreateSettings:
+    return CreateSettings(op.max_concurrent_creates, op.persist_every, op.max_worker_wait)
+
+
 class LiveWrites(DictBackend):
     """Records the jobs in flight of every live-key write; ``fail_on`` makes that write die (a kill)."""
 
@@ -301,7 +320,7 @@ class LiveWrites(DictBackend):
 def test_concurrent_creates_stay_in_the_window_and_each_group_is_stored(gptimage_conn, simulator):
     backend = LiveWrites()
     op, hook, items, store, progress = _create_setup(20, window=10, width=4, backend=backend)
-    op._create(hook, items, store, progress, stale=False)
+    create_jobs(hook, items, store, progress, _settings(op), stale=False)
     stats = simulator.stats()
     assert stats.creates == 10 and len(progress.flight) == 10  # never past the window
     assert stats.max_active_jobs <= 10
@@ -315,7 +334,7 @@ def test_concurrent_creates_stay_in_the_window_and_each_group_is_stored(gptimage
 def test_one_at_a_time_stores_each_create_before_the_next(gptimage_conn, simulator):
     backend = LiveWrites()
     op, hook, items, store, progress = _create_setup(5, window=5, width=1, backend=backend)
-    op._create(hook, items, store, progress, stale=False)
+    create_jobs(hook, items, store, progress, _settings(op), stale=False)
     assert [len(jobs) for jobs in backend.live] == [1, 2, 3, 4, 5]
 
 
@@ -323,7 +342,7 @@ def test_a_crash_mid_group_loses_at_most_that_group(gptimage_conn, simulator):
     backend = LiveWrites(fail_on=2)  # killed while storing the second group's ids
     op, hook, items, store, progress = _create_setup(12, window=12, width=4, backend=backend)
     with pytest.raises(KeyboardInterrupt):
-        op._create(hook, items, store, progress, stale=False)
+        create_jobs(hook, items, store, progress, _settings(op), stale=False)
     stored = backend.values[LIVE_KEY]["jobs"]
     assert len(stored) == 4  # the first group survived
     assert simulator.stats().creates - len(stored) <= 4  # orphaned: at most one group
