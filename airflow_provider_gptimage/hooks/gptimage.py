@@ -7,7 +7,6 @@ Every decision (validation, parsing, error mapping, when to retry) is made by
 from __future__ import annotations
 
 import asyncio
-import os.path
 import random
 import time
 import uuid
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
+from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import (
@@ -23,8 +23,8 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageError,
     GPTImageNotFoundError,
 )
+from airflow_provider_gptimage.hooks.settings import ConnectionSettings, ashared_settings, read_settings
 from airflow_provider_gptimage.hooks.transport import atransport_error, transport_error
-from airflow_provider_gptimage.tls import aiohttp_ssl
 
 if TYPE_CHECKING:
     import ssl
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 #: Seconds one HTTP request may take before it counts as a timeout.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+#: The TCP keep-alive of the sync session (the HTTP provider's defaults).
+KEEP_ALIVE = {"idle": 120, "count": 20, "interval": 30}
 
 
 class GPTImageHook(HttpHook):
@@ -58,6 +60,8 @@ class GPTImageHook(HttpHook):
     #: How the loops wait between retries (tests replace these to run without sleeping).
     sleep = staticmethod(time.sleep)
     asleep = staticmethod(asyncio.sleep)
+    #: Draws the retry jitter; one for every hook (seeding one per hook costs each of thousands of triggers).
+    _rng = random.Random()
 
     def __init__(
         self,
@@ -67,7 +71,9 @@ class GPTImageHook(HttpHook):
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         request_id_prefix: str | None = None,
     ) -> None:
-        super().__init__(method="GET", http_conn_id=gptimage_conn_id)
+        # No keep-alive adapter yet: only the sync path uses one, and get_conn builds it (a triggerer's
+        # thousands of hooks never need it).
+        super().__init__(method="GET", http_conn_id=gptimage_conn_id, tcp_keep_alive=False)
         self.gptimage_conn_id = gptimage_conn_id
         self.retry_policy = retry_policy or protocol.DEFAULT_POLICY
         self.request_timeout = request_timeout
@@ -76,7 +82,6 @@ class GPTImageHook(HttpHook):
         self._api_key: str | None = None
         self.tls: protocol.TLSSettings = protocol.DEFAULT_TLS
         self._ssl: ssl.SSLContext | bool = True  # aiohttp's ``ssl=`` (True: the default trust store)
-        self._rng = random.Random()
 
     # ----------------------------------------------------------------------------------------- shared
     def _configure(self, conn: Any) -> str:
@@ -85,15 +90,15 @@ class GPTImageHook(HttpHook):
         Blocking when the ``verify`` extra names a CA bundle: the file is checked and loaded (once per file
         and process), so a bad one fails here, before any request, on either path.
         """
-        base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
-        api_key = protocol.api_key_from(conn.password, self.gptimage_conn_id)
-        tls, warnings = protocol.tls_settings_from(conn.extra_dejson, self.gptimage_conn_id, is_file=os.path.isfile)
-        self._ssl = aiohttp_ssl(tls)
-        for warning in warnings:
+        return self._apply(read_settings(conn, self.gptimage_conn_id, conn.extra_dejson))
+
+    def _apply(self, settings: ConnectionSettings) -> str:
+        """Use settings read from the connection (logging their warnings, once per hook); return the key."""
+        for warning in settings.warnings:
             self.log.warning(warning)
-        self.base_url, self._base_url_initialized, self.tls = base_url, True, tls
-        self._api_key = api_key
-        return api_key
+        self.base_url, self._base_url_initialized, self.tls = settings.base_url, True, settings.tls
+        self._ssl, self._api_key = settings.ssl, settings.api_key
+        return settings.api_key
 
     def _headers(self, operation: str) -> dict[str, str]:
         return {
@@ -111,6 +116,8 @@ class GPTImageHook(HttpHook):
         if self._session is None:
             conn = self.get_connection(self.gptimage_conn_id)
             self._configure(conn)
+            if self.adapter is None and self.keep_alive_adapter is None:
+                self.keep_alive_adapter = TCPKeepAliveAdapter(**KEEP_ALIVE)  # what HttpHook mounts by default
             session = super().get_conn(headers, extra_options)
             session.auth = None  # the key travels as a Bearer token, never as basic auth
             session.verify = self.tls.requests_verify  # requests also get it per call (see _request)
@@ -215,16 +222,12 @@ class GPTImageHook(HttpHook):
     async def aconfigure(self) -> None:
         """Fetch the connection without blocking the event loop, and read base URL and key from it.
 
-        ``get_async_connection`` (common-compat 1.23+) picks the safe call for the running Airflow: the
-        sync ``get_connection`` in a worker thread on 3.0 (no ``aget_connection``) and before 3.3.2
-        (whose ``aget_connection`` can raise ``DeadlockImminentError`` beside other async calls).
+        Hooks of one event loop configured within a few seconds of each other (the triggers a triggerer
+        starts together) share one fetch of their connection: see :mod:`.hooks.settings`.
         """
         if self._api_key is not None:
             return
-        from airflow.providers.common.compat.connection import get_async_connection
-
-        conn = await get_async_connection(self.gptimage_conn_id, hook=self)
-        await asyncio.to_thread(self._configure, conn)  # may check and load a CA bundle file
+        self._apply(await ashared_settings(self.gptimage_conn_id, hook=self))
 
     @property
     def aiohttp_ssl(self) -> ssl.SSLContext | bool:

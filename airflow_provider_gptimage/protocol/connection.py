@@ -108,13 +108,9 @@ def tls_settings_from(
     :raises GPTImageConfigurationError: naming the extra, for any other value, a relative path or a path
         that is not an existing file.
     """
-    extra = extra or {}
-    name = VERIFY_EXTRA if extra.get(VERIFY_EXTRA) is not None else VERIFY_EXTRA_ALIAS
-    value = extra.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    name, value = _verify_extra(extra)
+    if value is None:
         return DEFAULT_TLS, []
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        value = value.strip().lower() == "true"
     if isinstance(value, bool):
         if value:
             return DEFAULT_TLS, []
@@ -129,6 +125,29 @@ def tls_settings_from(
     if not is_file(path):
         raise _verify_error(name, conn_id, value, "no CA bundle file exists at that path")
     return TLSSettings(ca_bundle=path, extra=name), []
+
+
+def verify_names_file(extra: Mapping[str, Any] | None) -> bool:
+    """Whether the ``verify`` extra names a file (reading the settings then needs file I/O), not a boolean.
+
+    :param extra: the connection's extra, as a mapping.
+    """
+    return isinstance(_verify_extra(extra)[1], str)
+
+
+def _verify_extra(extra: Mapping[str, Any] | None) -> tuple[str, object]:
+    """Return the name of the ``verify`` extra in use and its value: ``None`` when unset or blank, a bool for
+    a boolean (or ``"true"``/``"false"``), else the value as written."""
+    extra = extra or {}
+    name = VERIFY_EXTRA if extra.get(VERIFY_EXTRA) is not None else VERIFY_EXTRA_ALIAS
+    value = extra.get(name)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text:
+            return name, None
+        if text in ("true", "false"):
+            return name, text == "true"
+    return name, value
 
 
 def _verify_error(name: str, conn_id: str, value: object, rule: str) -> GPTImageConfigurationError:

@@ -2,10 +2,12 @@
 
 Built for thousands of jobs in one triggerer: it only ever sends GETs (a trigger may run twice, and a
 POST here could pay twice), shares one keep-alive connection pool with every other trigger of this
-provider in the same event loop that has the same TLS settings, does no blocking I/O in the event loop
-(a CA bundle is checked in a thread, once per trigger, never per poll), and serializes only primitives:
-the conn id, the job id, the poll settings and an absolute deadline (a triggerer restart does not
-restart the clock).
+provider in the same event loop that has the same TLS settings, shares one fetch of its connection with
+the triggers of the event loop starting within a few seconds of it (:mod:`~.hooks.settings`: a triggerer
+restarting with thousands of jobs reads each connection once, not once per job), does no blocking I/O in
+the event loop (a CA bundle is checked in a thread, once per fetch, never per poll), and serializes only
+primitives: the conn id, the job id, the poll settings and an absolute deadline (a triggerer restart does
+not restart the clock).
 """
 
 from __future__ import annotations

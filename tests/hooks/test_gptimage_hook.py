@@ -260,3 +260,13 @@ def test_variations_are_tolerated(gptimage_conn, simulator):
         record = wait_success(hook, job_id, simulator)
         assert record.is_success and record.result_urls
         assert record.fail_code is None and record.fail_message is None
+
+
+def test_sync_session_keeps_tcp_connections_alive(gptimage_conn, simulator):
+    from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+
+    hook = GPTImageHook()
+    session = hook.get_conn()
+    for url in (simulator.url, "https://aigptimage.com"):
+        assert isinstance(session.get_adapter(url), TCPKeepAliveAdapter)  # the HTTP provider's default
+    assert hook.get_task(hook.create_task("kept alive")).job_id

@@ -8,11 +8,14 @@ import time
 
 import pytest
 
+from airflow_provider_gptimage.hooks import settings
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.protocol.events import outcome
 from airflow_provider_gptimage.triggers import session as shared
 from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
-from tests.conftest import FAKE_API_KEY
+from tests.conftest import FAKE_API_KEY, connection_json
+from tests.hooks import test_settings
+from tests.hooks.test_settings import REVOKED_KEY
 
 
 def make_trigger(job_id: str, **kwargs) -> GPTImageTaskTrigger:
@@ -156,3 +159,49 @@ async def test_first_poll_waits(gptimage_conn, simulator):
     event = await asyncio.wait_for(task, timeout=30)
     await run.aclose()
     assert event.payload["status"] == "success"
+
+
+# --- a connection fetch shared by the triggers starting together (hooks/settings.py) --------------------
+clock = test_settings.clock  # the fixtures: a frozen clock for the sharing window, the fetches counted
+fetches = test_settings.fetches
+
+
+async def test_triggers_starting_together_fetch_their_connection_once(gptimage_conn, simulator, clock, fetches):
+    hook = GPTImageHook()
+    jobs = [hook.create_task(f"started together {i}") for i in range(10)]
+    payloads = await asyncio.gather(*(first_event(make_trigger(j)) for j in jobs))
+    assert [p["status"] for p in payloads] == ["success"] * 10
+    assert [p["job_id"] for p in payloads] == jobs
+    assert fetches == ["gptimage_default"]
+
+
+async def test_a_trigger_started_after_the_window_uses_a_rotated_key(simulator, clock, fetches, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url))
+    job_id = GPTImageHook().create_task("outlives a key rotation")
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url, REVOKED_KEY))
+    first = await first_event(make_trigger(job_id))
+    assert first["error_type"] == "GPTImageAuthError"
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url))  # the key is rotated
+    within = await first_event(make_trigger(job_id))
+    assert within["error_type"] == "GPTImageAuthError"  # started within the window: the fetch before
+    clock.now += settings.SHARE_SECONDS
+    after = await first_event(make_trigger(job_id))
+    assert after["status"] == "success"
+    assert len(fetches) == 2
+
+
+async def test_a_failing_connection_fetch_gives_each_trigger_its_error_event(simulator, clock, fetches, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url))
+    jobs = [GPTImageHook().create_task(f"bad connection {i}") for i in range(5)]
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url, key=None))
+    payloads = await asyncio.gather(*(first_event(make_trigger(j)) for j in jobs))
+    assert [p["status"] for p in payloads] == ["error"] * 5
+    assert [p["job_id"] for p in payloads] == jobs
+    assert {p["error_type"] for p in payloads} == {"GPTImageConfigurationError"}
+    assert all("no API key" in p["message"] for p in payloads)
+    assert fetches == ["gptimage_default"]
+    assert simulator.stats().polls == 0
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json(simulator.url))
+    fixed = await first_event(make_trigger(jobs[0]))  # the clock has not moved: the failure was not kept
+    assert fixed["status"] == "success"
+    assert len(fetches) == 2
