@@ -200,10 +200,10 @@ def _send(hook: GPTImageHook, item: BatchItem) -> tuple[str | Exception, float]:
 
 
 def requests_session() -> Any:
-    """One ``requests`` session for the copies of one resume (kept-alive connections)."""
-    import requests
+    """One ``requests`` session for the copies of one resume (kept-alive connections, addresses checked)."""
+    from airflow_provider_gptimage.outputs.session import download_session
 
-    return requests.Session()
+    return download_session()
 
 
 def progress_line(progress: Progress, total: int) -> str:

@@ -106,7 +106,9 @@ def copy_results(
     :param filename: base name of the images (templated in the operator), e.g. a SKU; default: the job id.
     :param max_bytes: the largest image accepted.
     :param chunk_size: bytes read and written at a time (the memory one download holds).
-    :param session: a ``requests`` session to reuse; one is made (and closed) when ``None``.
+    :param session: a ``requests`` session to reuse, best made by
+        :func:`~airflow_provider_gptimage.outputs.session.download_session` (it checks the address of every
+        connection); one such session is made (and closed) when ``None``.
     :param provenance: extra JSON-serialisable facts for the sidecars (dag_id, run_id, task_id...).
     :param policy: retry policy of transient download failures (the protocol's ``DOWNLOAD`` decision).
     :param timeout: ``requests`` timeout of each request.
@@ -117,7 +119,7 @@ def copy_results(
     :raises GPTImageResultError: an image could not be fetched or kept; the message names the job.
     :raises GPTImageValidationError: a bad ``filename``, ``max_bytes`` or ``chunk_size``.
     """
-    import requests
+    from airflow_provider_gptimage.outputs.session import download_session
 
     check_finished(record)
     stem = validate_filename(filename) if filename is not None else default_stem(record.job_id)
@@ -135,7 +137,7 @@ def copy_results(
         "fsync": fsync,
     }
     own_session = session is None
-    http = session or requests.Session()
+    http = session or download_session()
     try:
         return [
             _copy_one(record, index, url, destination, stem, http, provenance, fetch_options)

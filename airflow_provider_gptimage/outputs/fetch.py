@@ -21,7 +21,7 @@ from airflow_provider_gptimage.exceptions import (
 )
 from airflow_provider_gptimage.outputs.digest import ParallelSHA256
 from airflow_provider_gptimage.outputs.paths import EXTENSIONS
-from airflow_provider_gptimage.outputs.urls import check_source_url, redact
+from airflow_provider_gptimage.outputs.urls import check_source_url, peer_refused, redact
 from airflow_provider_gptimage.protocol import DOWNLOAD, RetryPolicy, decide_retry, excerpt, parse_retry_after
 
 if TYPE_CHECKING:
@@ -111,11 +111,17 @@ def _declared_length(response: requests.Response) -> int | None:
 
 
 def _open(session: requests.Session, url: str, job_id: str | None, timeout: Any) -> requests.Response:
-    """GET ``url``, following redirects by hand so that every hop is checked."""
+    """GET ``url``, following redirects by hand so that every hop is checked (and, with a
+    :func:`~airflow_provider_gptimage.outputs.session.download_session`, every connection's address)."""
+    from airflow_provider_gptimage.outputs.session import RefusedAddress
+
     for _ in range(_MAX_REDIRECTS + 1):
-        response = session.get(
-            url, stream=True, allow_redirects=False, timeout=timeout, headers={"Accept-Encoding": "identity"}
-        )
+        try:
+            response = session.get(
+                url, stream=True, allow_redirects=False, timeout=timeout, headers={"Accept-Encoding": "identity"}
+            )
+        except RefusedAddress as exc:
+            raise peer_refused(exc.address, url, job_id) from None
         if response.status_code not in _REDIRECTS or "Location" not in response.headers:
             return response
         response.close()

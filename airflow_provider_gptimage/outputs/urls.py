@@ -5,6 +5,9 @@ the cloud metadata endpoints (``169.254.169.254``, ``fd00:ec2::254``, ``100.100.
 ``metadata.google.internal``...), unspecified and multicast addresses are refused before any request,
 for the URL and for every redirect (redirects are followed by hand, each hop checked). Host names are
 resolved and every address is checked. Loopback stays allowed: the bundled simulator serves results there.
+
+A name can resolve differently a moment later (DNS rebinding), so the address each connection actually
+reaches is checked too, before a request is sent on it (:mod:`airflow_provider_gptimage.outputs.session`).
 """
 
 from __future__ import annotations
@@ -69,3 +72,24 @@ def check_source_url(url: str, *, job_id: str | None = None, resolve: bool = Tru
             "address, which result images never come from.",
             job_id=job_id,
         )
+
+
+def refused_address(address: str) -> bool:
+    """Tell whether a connection may not use this IP address (link-local, metadata, unspecified, multicast).
+
+    :param address: an IP address (a scope suffix such as ``%eth0`` is ignored); anything else is not refused.
+    """
+    try:
+        return _refused_address(address)
+    except ValueError:
+        return False
+
+
+def peer_refused(address: str, url: str, job_id: str | None) -> GPTImageResultError:
+    """The error of a connection to ``url`` that reached the refused ``address`` (DNS rebinding)."""
+    return GPTImageResultError(
+        f"Refused result URL {redact(url)!r} of job {job_id}: its connection reached {address}, a link-local "
+        "or cloud metadata address (the name resolved differently than when it was checked); no request was "
+        "sent on it.",
+        job_id=job_id,
+    )

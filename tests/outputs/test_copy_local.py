@@ -108,6 +108,45 @@ def test_a_redirect_to_the_metadata_address_is_refused(images, dest, tmp_path, s
     assert [n for n in files(tmp_path / "out") if not n.startswith(".")] == files(tmp_path / "out") == []
 
 
+def test_a_name_rebound_to_a_refused_address_after_the_check_is_not_read(images, dest, tmp_path, sleeps, monkeypatch):
+    """DNS rebinding: the name passes the check (a public address), then connects elsewhere.
+
+    Nothing here can listen on a metadata address, so loopback stands in for one: it is added to the refused
+    addresses, and the fake DNS answers the check with a public address and the connection with loopback.
+    """
+    import ipaddress
+    import socket
+
+    from airflow_provider_gptimage.outputs import urls
+
+    real_getaddrinfo, answers = socket.getaddrinfo, []
+
+    def rebinding_dns(host, port, *args, **kwargs):  # DNS is the one thing not made real here
+        if host != "cdn.rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        answers.append("203.0.113.7" if not answers else "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    monkeypatch.setattr(urls, "_METADATA_ADDRESSES", urls._METADATA_ADDRESSES | {ipaddress.ip_address("127.0.0.1")})
+    with pytest.raises(GPTImageResultError, match=r"reached 127\.0\.0\.1") as info:
+        copy(job_record(images.url("/ok.png?sig=secret", host="cdn.rebind.test"), job_id="job-rebound"), dest, sleeps)
+    message = str(info.value)
+    assert "job job-rebound" in message and "no request was sent" in message and "secret" not in message
+    assert answers[0] == "203.0.113.7" and "127.0.0.1" in answers  # checked one address, connected to another
+    assert sum(images.hits.values()) == 0  # the connection was refused before any request
+    assert sleeps == []  # refused for good, not retried
+    assert files(tmp_path / "out") == []  # nothing kept, no temporary file left
+
+
+def test_the_download_session_lets_a_checked_loopback_connection_through(images, dest, sleeps):
+    from airflow_provider_gptimage.outputs.session import download_session
+
+    with download_session() as http:
+        [out] = copy(job_record(images.url("/ok.png")), dest, sleeps, session=http)
+    assert out.size == len(PNG)
+
+
 @pytest.mark.parametrize(("route", "status"), [("/expired-410", "410"), ("/expired-403", "403"), ("/expired-200", "")])
 def test_expired_url_names_the_job_and_says_regenerate(images, dest, tmp_path, sleeps, route, status):
     with pytest.raises(GPTImageResultError) as info:
