@@ -43,10 +43,10 @@ def is_stale_resume(context: Mapping[str, Any], deferred_in_try: int | None) -> 
 
 
 def path_conn_id(path: Any) -> str | None:
-    """Return the connection id of an ``ObjectStoragePath`` (a property since Airflow 3.1; before, an option)."""
+    """Return the connection id of an ``ObjectStoragePath`` (a property since Airflow 3.2; before, an option)."""
     try:
         return path.conn_id
-    except AttributeError:  # Airflow 3.0 with universal-pathlib 0.2
+    except AttributeError:  # Airflow 3.0 and 3.1 (universal-pathlib 0.2)
         return (getattr(path, "storage_options", None) or {}).get("conn_id")
 
 
@@ -60,7 +60,8 @@ def dag_test_drops_defer_kwargs() -> bool:
     ``_run_task`` sets ``next_kwargs = {"event": ...}``; fixed upstream by apache/airflow#69942). A real
     triggerer adds the event to those kwargs instead, so only ``dag.test()`` needs the copy.
 
-    Recognised by the in-process supervisor channel ``dag.test()`` installs for its task runs.
+    Recognised by the in-process supervisor channel ``dag.test()`` installs for its task runs (the class name
+    checked on 3.0.6, 3.1.8, 3.2.2 and 3.3.2).
     """
     import sys
 

@@ -36,7 +36,8 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 #: An obviously fake key; tests assert it never leaks.
 FAKE_API_KEY = "sk-test-fake-key-do-not-leak"
 
-#: The Airflow under test (``make test``: 3.3.x; ``make test-oldest``: the oldest release pyproject claims).
+#: The Airflow under test (``make test``: 3.3.x; ``make test-oldest``: the oldest release pyproject claims;
+#: ``make test-matrix``: 3.1.8 and 3.2.2).
 AIRFLOW_VERSION = Version(Version(distribution_version("apache-airflow-core")).base_version)
 
 #: ``context["task_state_store"]`` (state that survives retries) exists from Airflow 3.3.
@@ -69,9 +70,16 @@ needs_task_state_store = pytest.mark.skipif(
 #: A batch retried after it failed mid-way resumes its jobs from ``task_state_store`` (3.3+). Before 3.1.1
 #: Airflow resumes the retry into the last deferral, kwargs (the batch's progress) included
 #: (apache/airflow#56704), which resumes the batch too; from 3.1.1 to 3.2.x the retry starts it over.
+BATCH_RETRY_STARTS_OVER = not HAS_TASK_STATE_STORE and Version("3.1.1") <= AIRFLOW_VERSION
 needs_batch_resume_across_retries = pytest.mark.skipif(
-    not HAS_TASK_STATE_STORE and Version("3.1.1") <= AIRFLOW_VERSION,
+    BATCH_RETRY_STARTS_OVER,
     reason=f"Airflow {AIRFLOW_VERSION}: a batch retry starts over (no task_state_store, no stale resume)",
+)
+
+#: The other side of ``needs_batch_resume_across_retries`` (3.1.1 to 3.2.x, run by ``make test-matrix``).
+needs_batch_start_over_on_retry = pytest.mark.skipif(
+    not BATCH_RETRY_STARTS_OVER,
+    reason=f"Airflow {AIRFLOW_VERSION} resumes a batch retry (task_state_store, or apache/airflow#56704)",
 )
 
 from airflow_provider_gptimage.simulator import GPTImageSimulator  # noqa: E402
@@ -159,10 +167,11 @@ def _filter_unconfigured_structlog() -> None:
 
 
 def _share_in_process_api_server() -> None:
-    """Give ``dag.test()`` one in-process execution API for the session, as Airflow 3.1+ does itself.
+    """Give ``dag.test()`` one in-process execution API for the session, as Airflow 3.3+ does itself.
 
-    Airflow 3.0 builds a new API app, event-loop thread and lifespan for every task it runs (seconds
-    each, and the threads are never stopped): a 50-item mapped test took over ten minutes.
+    Airflow before 3.3 (no cache on 3.0.6, 3.1.8 or 3.2.2) builds a new API app, event-loop thread and
+    lifespan for every task it runs; on 3.0.6 that took seconds each, and the threads are never stopped:
+    a 50-item mapped test took over ten minutes.
     """
     import functools
 
@@ -173,10 +182,10 @@ def _share_in_process_api_server() -> None:
 
 
 def dagbag_class() -> type:
-    """Return Airflow's ``DagBag`` class (moved to ``airflow.dag_processing.dagbag`` in 3.1)."""
+    """Return Airflow's ``DagBag`` class (moved to ``airflow.dag_processing.dagbag`` in 3.2)."""
     try:
         from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.0
+    except ImportError:  # Airflow 3.0 and 3.1
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
     return DagBag
 

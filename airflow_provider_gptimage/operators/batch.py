@@ -242,7 +242,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="batch_report", value=result)
-        raise failure_error(result, self.failure_policy)
+        raise failure_error(result, self.failure_policy, resumable=store.backend is not None)
 
     def _report(self, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress) -> dict[str, Any]:
         return build_report(items, "".join(progress.status), progress.rows(store), uris_are_outputs=folder is not None)

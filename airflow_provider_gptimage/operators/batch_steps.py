@@ -219,14 +219,24 @@ def progress_line(progress: Progress, total: int) -> str:
     )
 
 
-def failure_error(result: Mapping[str, Any], policy: str) -> GPTImageBatchFailedError:
-    """The error that fails the task for failed items (the report is pushed to XCom beforehand)."""
+def failure_error(result: Mapping[str, Any], policy: str, *, resumable: bool = True) -> GPTImageBatchFailedError:
+    """The error that fails the task for failed items (the report is pushed to XCom beforehand).
+
+    :param resumable: whether a retry resumes this batch (``task_state_store``); without it a retry starts
+        over, regenerating every item whose output is not already in the destination.
+    """
     failed = [entry for entry in result["items"] if entry["state"] not in ("success", "existing", "not_started")]
     shown = "; ".join(f"{e['key']!r}: {e['state']} ({e['error']})" for e in failed[:SHOWN_FAILURES])
     more = f"; and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
+    retry = (
+        "a retry generates only the failed and unfinished items."
+        if resumable
+        else "without task_state_store (Airflow 3.3+) a retry can start the batch over (it does on 3.1.1 to "
+        "3.2.x): it regenerates every item whose image is not already in the destination."
+    )
     return GPTImageBatchFailedError(
         f"{len(failed)} of {result['total']} batch items failed ({policy}): {shown}{more}. "
         f"{result['succeeded'] + result['existing']} are done and kept; jobs still in flight stay recorded. "
-        "The full report is in XCom 'batch_report'; a retry generates only the failed and unfinished items.",
+        f"The full report is in XCom 'batch_report'; {retry}",
         failed_keys=tuple(e["key"] for e in failed[:100]),
     )

@@ -11,7 +11,13 @@ from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOpera
 from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import LIVE_KEY, META_KEY, BatchStore, Progress
 from airflow_provider_gptimage.protocol.batch import FAILED, PENDING, SUCCESS, build_batch
-from tests.conftest import FAKE_API_KEY, needs_batch_resume_across_retries, run_dag, xcom_value
+from tests.conftest import (
+    FAKE_API_KEY,
+    needs_batch_resume_across_retries,
+    needs_batch_start_over_on_retry,
+    run_dag,
+    xcom_value,
+)
 
 dagtest = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 
@@ -148,6 +154,17 @@ def test_a_retry_generates_only_the_failed_items_again(simulator, monkeypatch, n
     assert [prompt for prompt, count in creates.items() if count == 2] == [
         next(p for p in creates if "[sim:fail]" in p)
     ]
+
+
+@needs_batch_start_over_on_retry
+@dagtest
+def test_without_task_state_store_a_retry_generates_every_item_again(simulator, monkeypatch, no_sleep):
+    # What the README says of 3.1.1 to 3.2.x: the progress lived in the first try's defer kwargs only.
+    dr = run_batch(monkeypatch, n=6, fail="2", policy="fail_at_end", retries=1)
+    assert dr.state == "failed"
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
+    assert ti.try_number == 2
+    assert sorted(simulator.stats().prompt_creates.values()) == [2, 2, 2, 2, 2, 2]
 
 
 @dagtest
@@ -348,3 +365,17 @@ def test_a_crash_mid_group_loses_at_most_that_group(gptimage_conn, simulator):
     assert simulator.stats().creates - len(stored) <= 4  # orphaned: at most one group
     again, _ = Progress.load(BatchStore(backend), items, 12)
     assert set(again.flight) == set(stored)  # a retry re-attaches the stored group, creates the rest
+
+
+@pytest.mark.parametrize(
+    ("resumable", "needle"), [(True, "only the failed and unfinished"), (False, "start the batch over")]
+)
+def test_failure_message_says_what_a_retry_will_do(resumable, needle):
+    from airflow_provider_gptimage.operators.batch_steps import failure_error
+
+    items = [{"key": "a", "state": "success", "error": None}, {"key": "b", "state": "fail", "error": "boom"}]
+    result = {"items": items, "total": 2, "succeeded": 1, "existing": 0}
+    error = failure_error(result, "fail_at_end", resumable=resumable)
+    assert "1 of 2 batch items failed (fail_at_end): 'b': fail (boom)" in str(error)
+    assert needle in str(error)
+    assert error.failed_keys == ("b",)
