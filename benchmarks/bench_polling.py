@@ -38,6 +38,7 @@ from benchmarks.common import (
     Check,
     Report,
     cpu_load,
+    create_stuck_jobs,
     finish,
     gptimage_connection,
     make_local_ca,
@@ -291,29 +292,6 @@ def child_main(argv: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ parent side
-async def _create_stuck_jobs(url: str, ca_pem: str, count: int) -> list[str]:
-    """Create ``count`` jobs that never finish; return their ids."""
-    import ssl
-
-    import aiohttp
-
-    from airflow_provider_gptimage.protocol import build_request
-
-    context = ssl.create_default_context(cafile=ca_pem)
-    headers = {"Authorization": f"Bearer {FAKE_API_KEY}"}
-    ids: list[str] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=16)) as session:
-
-        async def create(i: int) -> None:
-            body = build_request(f"benchmark job {i} [sim:stuck]")[0].body()
-            async with session.post(url + "/api/v1/jobs/createTask", json=body, headers=headers) as response:
-                ids.append((await response.json())["data"]["taskId"])
-
-        for start in range(0, count, 500):
-            await asyncio.gather(*(create(i) for i in range(start, min(count, start + 500))))
-    return ids
-
-
 def main() -> int:
     """Run every variant at every N; print medians, ratios and verdicts."""
     args = parser(__doc__.splitlines()[0], repeats=3)
@@ -335,7 +313,7 @@ def main() -> int:
     with GPTImageSimulator(
         subprocess=True, tls_cert=ca.cert_pem, tls_key=ca.key_pem, verify=ca.ca_pem, generation_seconds=3600
     ) as sim:
-        ids = asyncio.run(_create_stuck_jobs(sim.url, ca.ca_pem, min(max(sizes), DISTINCT_JOBS)))
+        ids = asyncio.run(create_stuck_jobs(sim.url, ca.ca_pem, min(max(sizes), DISTINCT_JOBS)))
         ids_file = folder / "ids.json"
         ids_file.write_text(json.dumps(ids))
         env = {

@@ -33,6 +33,7 @@ from benchmarks.common import (
     Check,
     Report,
     cpu_load,
+    create_stuck_jobs,
     finish,
     make_local_ca,
     median,
@@ -203,29 +204,6 @@ def child_main(argv: list[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ parent side
-async def _create_stuck_jobs(url: str, ca_pem: str | None, count: int) -> list[str]:
-    """Create ``count`` jobs that never finish; return their ids."""
-    import ssl
-
-    import aiohttp
-
-    from airflow_provider_gptimage.protocol import build_request
-
-    context: Any = ssl.create_default_context(cafile=ca_pem) if ca_pem else True
-    headers = {"Authorization": f"Bearer {FAKE_API_KEY}"}
-    ids: list[str] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=16)) as session:
-
-        async def create(i: int) -> None:
-            body = build_request(f"trigger start benchmark {i} [sim:stuck]")[0].body()
-            async with session.post(url + "/api/v1/jobs/createTask", json=body, headers=headers) as response:
-                ids.append((await response.json())["data"]["taskId"])
-
-        for start in range(0, count, 500):
-            await asyncio.gather(*(create(i) for i in range(start, min(count, start + 500))))
-    return ids
-
-
 def main() -> int:
     """Start N triggers at each size; print CPU per trigger start beside the floor."""
     args = parser(__doc__.splitlines()[0], repeats=3)
@@ -247,7 +225,7 @@ def main() -> int:
     )
     profiles: list[str] = []
     with GPTImageSimulator(subprocess=True, generation_seconds=QUIET_SECONDS, **tls) as sim:
-        ids = asyncio.run(_create_stuck_jobs(sim.url, ca.ca_pem if ca else None, min(max(sizes), DISTINCT_JOBS)))
+        ids = asyncio.run(create_stuck_jobs(sim.url, ca.ca_pem if ca else None, min(max(sizes), DISTINCT_JOBS)))
         ids_file = folder / "ids.json"
         ids_file.write_text(json.dumps(ids))
         conn: dict[str, Any] = {"conn_type": "gptimage", "host": sim.url, "password": FAKE_API_KEY}

@@ -306,3 +306,30 @@ def run_dag_test(dag_id: str) -> Any:
     if bag.import_errors:
         raise RuntimeError(f"benchmark DAGs failed to import: {bag.import_errors}")
     return bag.get_dag(dag_id).test()
+
+
+async def create_stuck_jobs(url: str, ca_pem: str | None, count: int) -> list[str]:
+    """Create ``count`` jobs that never finish (``[sim:stuck]``) on the simulator at ``url``; return their ids.
+
+    :param ca_pem: the local CA to trust when the simulator serves HTTPS (``None``: plain HTTP).
+    """
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+    from airflow_provider_gptimage.protocol import build_request
+
+    context: Any = ssl.create_default_context(cafile=ca_pem) if ca_pem else True
+    headers = {"Authorization": f"Bearer {FAKE_API_KEY}"}
+    ids: list[str] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=16)) as session:
+
+        async def create(i: int) -> None:
+            body = build_request(f"benchmark job {i} [sim:stuck]")[0].body()
+            async with session.post(url + "/api/v1/jobs/createTask", json=body, headers=headers) as response:
+                ids.append((await response.json())["data"]["taskId"])
+
+        for start in range(0, count, 500):
+            await asyncio.gather(*(create(i) for i in range(start, min(count, start + 500))))
+    return ids
