@@ -48,7 +48,10 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_GPTIMAGE_DEFAULT"] = json.dumps(
             {"conn_type": "gptimage", "host": sim.url, "password": "sk-demo-not-a-real-key"}
         )
-        from airflow.dag_processing.dagbag import DagBag
+        try:
+            from airflow.dag_processing.dagbag import DagBag
+        except ImportError:  # Airflow < 3.2
+            from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined]
         from airflow.models.pool import Pool
         from airflow.utils.db import resetdb
 
