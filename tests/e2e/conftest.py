@@ -22,7 +22,13 @@ from airflow_provider_gptimage.simulator.client import SimulatorClient
 from tests.e2e.stack import AirflowStack
 
 #: DAGs of ``tests/e2e/dags`` the scenarios run.
-E2E_DAG_IDS = ["gptimage_e2e_deferred", "gptimage_e2e_in_worker", "gptimage_e2e_mapped", "gptimage_e2e_timeout"]
+E2E_DAG_IDS = [
+    "gptimage_e2e_deferred",
+    "gptimage_e2e_in_worker",
+    "gptimage_e2e_mapped",
+    "gptimage_e2e_timeout",
+    "gptimage_e2e_batch",
+]
 
 
 def _interrupt_on_signal(signum: int, frame: FrameType | None) -> None:

@@ -23,7 +23,7 @@ from tests.e2e.processes import Service, free_port, stop_all, wait_until
 E2E_DIR = Path(__file__).resolve().parent
 REPO = E2E_DIR.parent.parent
 DAGS_FOLDER = E2E_DIR / "dags"
-#: An obviously fake key; scenario 6 asserts it appears in no log, XCom, rendered field or trigger row.
+#: An obviously fake key; scenario 7 asserts it appears in no log, XCom, rendered field or trigger row.
 FAKE_API_KEY = "sk-e2e-fake-key-never-leak"
 #: The Airflow services, in start order.
 AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
