@@ -70,6 +70,12 @@ class GPTImageBatchTrigger(BaseTrigger):
     :param max_concurrent_polls: polls in flight at once.
     :param max_transient_errors: failed polls in a row before a job is reported with its error.
     :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
+    :param min_event_delay: seconds after the trigger starts before it may fire (default ``poll_interval``);
+        it keeps polling meanwhile. An event that reaches the scheduler before the executor's report of the
+        task's deferral can fail the resumed task (an Airflow race, apache/airflow#72716), and a batch
+        resumed with jobs that already ended, or with a pause about to end, would otherwise fire at once.
+    :param kwargs: arguments a newer release of this provider may add; ignored with a warning, so a
+        triggerer running this release can still load the trigger during a rolling upgrade.
     """
 
     def __init__(
@@ -86,8 +92,12 @@ class GPTImageBatchTrigger(BaseTrigger):
         max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         request_id_prefix: str | None = None,
+        min_event_delay: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__()
+        if kwargs:
+            self.log.warning("Ignoring unknown trigger arguments %s (written by a newer provider?)", sorted(kwargs))
         self.jobs: list[tuple[str, str, float]] = [(str(k), str(j), float(c)) for k, j, c in jobs]
         self.gptimage_conn_id = gptimage_conn_id
         self.poll_interval = float(poll_interval)
@@ -99,6 +109,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         self.max_concurrent_polls = max(1, int(max_concurrent_polls))
         self.max_transient_errors = max(1, int(max_transient_errors))
         self.request_id_prefix = request_id_prefix
+        self.min_event_delay = self.poll_interval if min_event_delay is None else max(0.0, float(min_event_delay))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the dotted path and primitive kwargs (never a secret)."""
@@ -117,6 +128,7 @@ class GPTImageBatchTrigger(BaseTrigger):
                 "max_concurrent_polls": self.max_concurrent_polls,
                 "max_transient_errors": self.max_transient_errors,
                 "request_id_prefix": self.request_id_prefix,
+                "min_event_delay": self.min_event_delay,
             },
         )
 
@@ -166,7 +178,7 @@ class GPTImageBatchTrigger(BaseTrigger):
                     wake_at=self.wake_at,
                     next_end_at=next_end_at,
                 )
-                if reason is not None:
+                if reason is not None and now >= start + self.min_event_delay:
                     self.log.info("Waking the task (%s): %d job(s) ended, %d running", reason, len(ended), len(running))
                     yield TriggerEvent({**batch_event(reason, ended, len(running)), "at": now})
                     return
@@ -180,7 +192,8 @@ class GPTImageBatchTrigger(BaseTrigger):
                             age = now - job.created_at  # seen ended: it ran at most this long
                             shortest = age if shortest is None else min(shortest, age)
                     continue
-                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now))
+                held = start + self.min_event_delay if reason is not None else None  # fire when the hold ends
+                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now, held))
 
     async def _poll(self, hook: Any, session: Any, semaphore: asyncio.Semaphore, job: _Job) -> Any:
         async with semaphore:
@@ -222,9 +235,11 @@ class GPTImageBatchTrigger(BaseTrigger):
             job.due = next_poll_at(schedule, job.created_at, now)
         return 0.0
 
-    def _sleep_for(self, running: Any, paused_until: float, first_ended_at: float | None, now: float) -> float:
-        """Seconds until something can change: a poll falls due, the pause or linger ends, a timer or timeout."""
-        candidates = []
+    def _sleep_for(
+        self, running: Any, paused_until: float, first_ended_at: float | None, now: float, held: float | None
+    ) -> float:
+        """Seconds until something can change: a poll falls due, the pause, linger or hold ends, a timer or timeout."""
+        candidates = [] if held is None else [held]
         if running:
             candidates.append(max(min(job.due for job in running), paused_until))
             if self.job_timeout is not None:

@@ -155,6 +155,39 @@ async def test_a_poll_missed_while_the_task_ran_is_made_at_once(gptimage_conn, s
     await asyncio.sleep(0.3)  # the job ended while "the task ran": its 0.2 s poll fell between two triggers
     jobs = [[key, job_id, created - 10]]  # on a 10 s grid, the next turn would be seconds away
     start = time.time()
-    trigger = make_trigger(jobs, poll_interval=10, max_poll_interval=10, seen_at=created - 0.5, wake_linger=0)
+    trigger = make_trigger(
+        jobs, poll_interval=10, max_poll_interval=10, seen_at=created - 0.5, wake_linger=0, min_event_delay=0
+    )
+    # Its next turn on the 10 s grid is at least 9 s away: an event within 5 s means the missed poll was made.
+    run = trigger.run()
+    payload = (await asyncio.wait_for(run.__anext__(), timeout=5)).payload
+    await run.aclose()
+    assert payload["reason"] == "all" and payload["at"] < start + 5
+    assert simulator.stats().polls == 1
+
+
+async def test_ended_jobs_are_held_until_the_minimum_event_delay(gptimage_conn, simulator):
+    simulator.configure(generation_seconds=0)
+    jobs = create([f"already done {i}" for i in range(3)])
+    trigger = make_trigger(jobs, wake_fraction=0.1, wake_linger=0, min_event_delay=0.4, seen_at=0.0)
+    started = time.time()
     payload = await first_event(trigger)
-    assert payload["reason"] == "all" and time.time() - start < 2
+    assert payload["at"] - started >= 0.4  # the trigger's own clock: it did not fire before the hold ended
+    assert sorted(entry["key"] for entry in batch_jobs(payload)) == ["k0", "k1", "k2"]  # it kept polling meanwhile
+    assert simulator.stats().polls >= 3
+
+
+async def test_no_hold_when_told_so_and_unknown_arguments_are_ignored(gptimage_conn, simulator):
+    simulator.configure(generation_seconds=0)
+    jobs = create(["done at once"])
+    trigger = make_trigger(jobs, wake_fraction=0.1, wake_linger=0, min_event_delay=0, seen_at=0.0, newer_arg=1)
+    assert "newer_arg" not in trigger.serialize()[1]
+    assert trigger.serialize()[1]["min_event_delay"] == 0
+    payload = await first_event(trigger)
+    assert [entry["key"] for entry in batch_jobs(payload)] == ["k0"]
+
+
+def test_the_minimum_event_delay_defaults_to_the_poll_interval():
+    trigger = GPTImageBatchTrigger(jobs=[["k", "j", 1.0]], poll_interval=7)
+    assert trigger.min_event_delay == 7
+    assert GPTImageBatchTrigger(**trigger.serialize()[1]).min_event_delay == 7
