@@ -56,6 +56,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param timeout: the longest wait for each job from its creation (seconds or timedelta; ``None``: none).
     :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for.
     :param wake_linger: seconds after the first job ends before resuming anyway (default ``poll_interval``).
+    :param min_wake_delay: seconds after deferring before the task may be woken (default ``poll_interval``):
+        a trigger event that reaches the scheduler before the executor's report of the deferral can fail the
+        resumed task (apache/airflow#72716). ``dag.test()`` runs triggers inline and has no such race.
     :param max_worker_wait: seconds of 429/409 pauses slept in the worker per resume; longer ones defer.
     :param max_concurrent_creates: creates sent at once (a group, from a small thread pool) when the window
         has room for several. The group's job ids are stored in ONE state write once every create of the
@@ -84,6 +87,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         timeout: float | timedelta | None = timedelta(hours=1),
         wake_fraction: float = 0.25,
         wake_linger: float | None = None,
+        min_wake_delay: float | None = None,
         max_worker_wait: float = 5.0,
         max_concurrent_creates: int = 8,
         persist_every: int = 1,
@@ -108,6 +112,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         self.timeout = timeout
         self.wake_fraction = wake_fraction
         self.wake_linger = poll_interval if wake_linger is None else wake_linger
+        self.min_wake_delay = poll_interval if min_wake_delay is None else max(0.0, float(min_wake_delay))
         self.max_worker_wait = max_worker_wait
         self.max_concurrent_creates = max(1, int(max_concurrent_creates))
         self.persist_every = max(1, int(persist_every))
@@ -180,6 +185,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                 job_timeout=seconds(self.timeout),
                 wake_fraction=self.wake_fraction,
                 wake_linger=self.wake_linger,
+                min_event_delay=self.min_wake_delay,
                 wake_at=progress.create_after if paused or not flight else None,
                 seen_at=seen_at,
                 request_id_prefix=hook.request_id_prefix,

@@ -379,3 +379,22 @@ def test_failure_message_says_what_a_retry_will_do(resumable, needle):
     assert "1 of 2 batch items failed (fail_at_end): 'b': fail (boom)" in str(error)
     assert needle in str(error)
     assert error.failed_keys == ("b",)
+
+
+def test_min_wake_delay_reaches_the_trigger_and_defaults_to_the_poll_interval(gptimage_conn, simulator):
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow < 3.1
+        from airflow.exceptions import TaskDeferred
+
+    from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
+
+    def deferred_trigger(**kwargs) -> GPTImageBatchTrigger:
+        op = GPTImageBatchGenerateOperator(task_id="t", requests=[{"key": "x", "prompt": "p"}], **kwargs)
+        with pytest.raises(TaskDeferred) as info:
+            op.execute({"task_state_store": None})
+        assert isinstance(info.value.trigger, GPTImageBatchTrigger)
+        return info.value.trigger
+
+    assert deferred_trigger(poll_interval=3).min_event_delay == 3
+    assert deferred_trigger(poll_interval=3, min_wake_delay=0).min_event_delay == 0
