@@ -111,9 +111,11 @@ def absorb(
         :func:`~airflow_provider_gptimage.protocol.events.batch_jobs`.
     :param provenance: facts about the task for the sidecars.
     """
+    from airflow_provider_gptimage.outputs.session import download_session
+
     positions = {item.key: index for index, item in enumerate(items)}
     rows: list[list[Any]] = []
-    http = requests_session() if folder is not None and ended else None
+    http = download_session() if folder is not None and ended else None  # one for this resume's copies
     try:
         for entry in ended:
             key, job_id = str(entry["key"]), str(entry.get("job_id"))
@@ -197,13 +199,6 @@ def _send(hook: GPTImageHook, item: BatchItem) -> tuple[str | Exception, float]:
         return hook.submit(item.request), time.time()
     except Exception as exc:  # handed back: the caller decides per item, after storing the group's ids
         return exc, time.time()
-
-
-def requests_session() -> Any:
-    """One ``requests`` session for the copies of one resume (kept-alive connections, addresses checked)."""
-    from airflow_provider_gptimage.outputs.session import download_session
-
-    return download_session()
 
 
 def progress_line(progress: Progress, total: int) -> str:

@@ -28,7 +28,7 @@ class RefusedAddress(Exception):
     """A connection reached a refused address; no request was sent on it.
 
     Not an ``OSError``, so urllib3 and requests let it through unwrapped (and close the connection):
-    :func:`~airflow_provider_gptimage.outputs.fetch.download_once` turns it into the final
+    :func:`~airflow_provider_gptimage.outputs.fetch.download` turns it into the final
     :class:`~airflow_provider_gptimage.exceptions.GPTImageResultError` naming the job and the URL.
     """
 

@@ -104,6 +104,9 @@ class WakePolicy:
     task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not. The linger is cut short
     when no running job can end within it: none is as old as the youngest age at which a job was seen to
     end (jobs created together end together; waiting for the next group would only idle the ended slots).
+    No reason counts before ``not_before`` (the trigger's start plus its minimum delay): an event that
+    reaches the scheduler before the executor's report of the deferral can fail the resumed task (an Airflow
+    race, apache/airflow#72716); the trigger keeps polling meanwhile, and fires then with all that ended.
 
     :param fraction: share of the watched jobs whose end is worth a resume (0 < fraction <= 1).
     :param linger: seconds to wait after the first ended job for others to join it.
@@ -129,6 +132,7 @@ class WakePolicy:
         now: float,
         wake_at: float | None,
         next_end_at: float | None = None,
+        not_before: float | None = None,
     ) -> str | None:
         """The reason to wake now, or ``None`` to keep polling.
 
@@ -139,7 +143,10 @@ class WakePolicy:
         :param wake_at: a time the task asked to be woken at, if any.
         :param next_end_at: the earliest time a running job may end (its creation plus the shortest run
             seen), if known; ``None`` (unknown) lingers the whole ``linger``.
+        :param not_before: no reason counts before this time (``None``: no hold).
         """
+        if not_before is not None and now < not_before:
+            return None
         if total > 0 and ended >= total:
             return WAKE_ALL
         if (wake_at is not None and now >= wake_at) or (total == 0 and wake_at is None):
@@ -153,11 +160,21 @@ class WakePolicy:
                 return WAKE_LINGER  # nothing else can end while lingering
         return None
 
-    def next_check(self, *, first_ended_at: float | None, wake_at: float | None) -> float | None:
-        """The next time :meth:`reason` may change without a poll result (linger end or ``wake_at``)."""
+    def next_check(
+        self,
+        *,
+        first_ended_at: float | None,
+        wake_at: float | None,
+        now: float | None = None,
+        not_before: float | None = None,
+    ) -> float | None:
+        """The next time :meth:`reason` may change without a poll result: the linger's end, ``wake_at``, or
+        the end of the hold (``not_before``, when it is after ``now``; no time before it counts)."""
         times = [
             t for t in (wake_at, None if first_ended_at is None else first_ended_at + self.linger) if t is not None
         ]
+        if not_before is not None and (now is None or not_before > now):
+            times = [max(t, not_before) for t in times] + [not_before]
         return min(times) if times else None
 
 

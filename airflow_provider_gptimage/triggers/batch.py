@@ -146,6 +146,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
         start = time.time()
         since = start if self.seen_at is None else min(self.seen_at, start)
+        not_before = start + self.min_event_delay  # no event sooner (see WakePolicy)
         running = {j: _Job(k, j, c, max(start, next_poll_at(schedule, c, since))) for k, j, c in self.jobs}
         ended: list[dict[str, Any]] = []
         first_ended_at: float | None = None
@@ -177,8 +178,9 @@ class GPTImageBatchTrigger(BaseTrigger):
                     now=now,
                     wake_at=self.wake_at,
                     next_end_at=next_end_at,
+                    not_before=not_before,
                 )
-                if reason is not None and now >= start + self.min_event_delay:
+                if reason is not None:
                     self.log.info("Waking the task (%s): %d job(s) ended, %d running", reason, len(ended), len(running))
                     yield TriggerEvent({**batch_event(reason, ended, len(running)), "at": now})
                     return
@@ -192,8 +194,7 @@ class GPTImageBatchTrigger(BaseTrigger):
                             age = now - job.created_at  # seen ended: it ran at most this long
                             shortest = age if shortest is None else min(shortest, age)
                     continue
-                held = start + self.min_event_delay if reason is not None else None  # fire when the hold ends
-                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now, held))
+                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now, not_before))
 
     async def _poll(self, hook: Any, session: Any, semaphore: asyncio.Semaphore, job: _Job) -> Any:
         async with semaphore:
@@ -236,15 +237,15 @@ class GPTImageBatchTrigger(BaseTrigger):
         return 0.0
 
     def _sleep_for(
-        self, running: Any, paused_until: float, first_ended_at: float | None, now: float, held: float | None
+        self, running: Any, paused_until: float, first_ended_at: float | None, now: float, not_before: float
     ) -> float:
         """Seconds until something can change: a poll falls due, the pause, linger or hold ends, a timer or timeout."""
-        candidates = [] if held is None else [held]
+        candidates = []
         if running:
             candidates.append(max(min(job.due for job in running), paused_until))
             if self.job_timeout is not None:
                 candidates.append(min(job.created_at for job in running) + self.job_timeout)
-        wake = self.wake.next_check(first_ended_at=first_ended_at, wake_at=self.wake_at)
+        wake = self.wake.next_check(first_ended_at=first_ended_at, wake_at=self.wake_at, now=now, not_before=not_before)
         if wake is not None:
             candidates.append(wake)
         return max(0.0, min(candidates, default=now + self.max_poll_interval) - now)

@@ -269,3 +269,16 @@ def test_linger_is_cut_short_when_no_running_job_can_end_within_it():
     assert policy.reason(**common, next_end_at=100.5) is None  # another job may end within the linger
     assert policy.reason(**common, next_end_at=101.5) == WAKE_LINGER  # none can: waiting only idles slots
     assert policy.reason(**{**common, "ended": 0, "first_ended_at": None}, next_end_at=200.0) is None
+
+
+def test_no_reason_counts_before_the_hold_ends_and_the_next_check_waits_for_it():
+    everything = {"total": 4, "ended": 4, "first_ended_at": 100.0, "wake_at": None}
+    assert POLICY.reason(**everything, now=100.2, not_before=100.5) is None  # all ended, but held
+    assert POLICY.reason(**everything, now=100.5, not_before=100.5) == WAKE_ALL
+    assert POLICY.reason(total=4, ended=0, first_ended_at=None, now=50.0, wake_at=40.0, not_before=60.0) is None
+    # The hold's end is the next check while it lies ahead; no earlier time counts; then it drops out.
+    assert POLICY.next_check(first_ended_at=None, wake_at=None, now=100.0, not_before=100.5) == 100.5
+    assert POLICY.next_check(first_ended_at=None, wake_at=100.2, now=100.0, not_before=100.5) == 100.5
+    assert POLICY.next_check(first_ended_at=100.0, wake_at=None, now=100.0, not_before=101.0) == 101.0
+    assert POLICY.next_check(first_ended_at=100.0, wake_at=None, now=110.0, not_before=101.0) == 105.0
+    assert POLICY.next_check(first_ended_at=None, wake_at=None, now=110.0, not_before=101.0) is None
