@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_gptimage.outputs.store import SIDECAR_SCHEMA
+
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
-
-SIDECAR_SCHEMA = "gptimage-output/1"
 
 
 @dataclass(frozen=True)

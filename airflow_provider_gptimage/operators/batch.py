@@ -80,10 +80,10 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         max_active_jobs: int = 5,
         destination: Any = None,
         destination_conn_id: str | None = None,
-        gptimage_conn_id: str = "gptimage_default",
+        gptimage_conn_id: str = protocol.DEFAULT_CONN_ID,
         failure_policy: str = "fail_at_end",
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 30.0,
+        poll_interval: float = protocol.DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = protocol.DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | timedelta | None = timedelta(hours=1),
         wake_fraction: float = 0.25,
         wake_linger: float | None = None,
@@ -100,7 +100,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             )
         if isinstance(max_active_jobs, bool) or not isinstance(max_active_jobs, int) or max_active_jobs < 1:
             raise GPTImageValidationError("max_active_jobs", "must be a positive integer", value=max_active_jobs)
-        protocol.PollSchedule(initial=poll_interval, maximum=max(poll_interval, max_poll_interval))
+        protocol.PollSchedule.of(poll_interval, max_poll_interval)
         self.requests = requests
         self.max_active_jobs = max_active_jobs
         self.destination = destination

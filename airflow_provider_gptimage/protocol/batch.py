@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
-from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request
+from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request, fingerprint
 from airflow_provider_gptimage.protocol.text import escape_controls, unicode_problem
 
 #: Fields an item may have.
@@ -44,10 +44,15 @@ class BatchItem:
     request: GenerationRequest
 
     @cached_property
+    def fingerprint(self) -> str:
+        """The request's :func:`~.inputs.fingerprint`: tells a re-attached job apart from one made for an
+        edited item."""
+        return fingerprint(self.request)
+
+    @property
     def digest(self) -> str:
-        """A short hash of the request: tells a re-attached job apart from one made for an edited item."""
-        body = json.dumps(self.request.body(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()[:12]
+        """The first 12 characters of :attr:`fingerprint`, as progress stored by 0.1.0 names a request."""
+        return self.fingerprint[:12]
 
 
 def decode_requests(requests: object) -> object:
@@ -144,7 +149,7 @@ def build_batch(requests: object, *, key_rule: Callable[[str], str] | None = Non
     return items, warnings
 
 
-def fingerprint(items: Sequence[BatchItem]) -> str:
+def batch_fingerprint(items: Sequence[BatchItem]) -> str:
     """A hash of the whole batch (keys and requests, in order): persisted progress is reused only for it."""
     digest = hashlib.sha256()
     for item in items:
