@@ -218,7 +218,7 @@ class GPTImageGenerateOperator(BaseOperator):
         return None if found is None else [item.to_dict() for item in found]
 
     def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
-        extra = {"job_id": payload.get("task_id"), "output_uris": payload.get("output_uris", [])}
+        extra = {"job_id": payload.get("job_id"), "output_uris": payload.get("output_uris", [])}
         annotate_asset_events(context, self.outlets, extra)
         return payload
 

@@ -204,3 +204,23 @@ def report(
         "not_started": len(items) - status.count(SUCCESS) - status.count(EXISTING) - status.count(FAILED),
     }
     return {**totals, "items": entries}
+
+
+#: Output URIs listed at most in a batch's asset event (the report in XCom lists them all).
+MAX_EVENT_URIS = 1000
+
+
+def batch_asset_extra(report: Mapping[str, Any], destination: str | None = None) -> dict[str, Any]:
+    """The ``extra`` of the asset events a batch emits: its totals and the images it wrote in this run.
+
+    :param report: the batch's :func:`report`.
+    :param destination: the URI of the destination folder, if any.
+    """
+    written = [uri for item in report["items"] if item["state"] == STATE_SUCCESS for uri in item["output_uris"]]
+    extra: dict[str, Any] = {k: report[k] for k in ("total", "succeeded", "existing", "failed", "not_started")}
+    extra["output_uris"] = written[:MAX_EVENT_URIS]
+    if len(written) > MAX_EVENT_URIS:
+        extra["output_uris_truncated"] = True
+    if destination is not None:
+        extra["destination"] = destination
+    return extra

@@ -118,7 +118,7 @@ def result_payload(record: JobRecord, outputs: Sequence[Mapping[str, Any]] | Non
     """
     outputs = list(outputs or [])
     return {
-        "task_id": record.job_id,
+        "job_id": record.job_id,
         "state": record.state,
         "result_urls": list(record.result_urls),
         "output_uris": [str(o["uri"]) for o in outputs],
@@ -136,7 +136,7 @@ def existing_payload(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The task's return value when its outputs were found complete and no job was created."""
     first = outputs[0] if outputs else {}
     return {
-        "task_id": first.get("job_id"),
+        "job_id": first.get("job_id"),
         "state": "success",
         "result_urls": [],
         "output_uris": [str(o["uri"]) for o in outputs],

@@ -322,7 +322,7 @@ def test_result_payload_is_json_primitives(outputs, uris):
     payload = result_payload(SUCCESS, outputs)
     _assert_primitives(payload)
     assert json.loads(json.dumps(payload)) == payload
-    assert payload["task_id"] == "job-1"
+    assert payload["job_id"] == "job-1"
     assert payload["state"] == "success"
     assert payload["result_urls"] == [URL]
     assert payload["output_uris"] == uris
