@@ -10,15 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_gptimage import _compat, protocol
-from airflow_provider_gptimage._compat import (
-    current_try,
+from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import has_fs
+from airflow_provider_gptimage.batch import deferral
+from airflow_provider_gptimage.batch.deferral import (
     dag_test_drops_defer_kwargs,
-    has_fs,
-    is_stale_resume,
     keep_defer_kwargs,
     resumed_defer_kwargs,
 )
+from airflow_provider_gptimage.context import current_try, is_stale_resume
 from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
@@ -155,7 +155,7 @@ def test_outside_dag_test_defer_kwargs_are_not_copied():
 
 def test_under_dag_test_defer_kwargs_survive_in_an_xcom(monkeypatch):
     # dag.test() resumes with the trigger event alone (apache/airflow#69942): the copy brings the kwargs back.
-    monkeypatch.setattr(_compat, "dag_test_drops_defer_kwargs", lambda: True)
+    monkeypatch.setattr(deferral, "dag_test_drops_defer_kwargs", lambda: True)
     ti = FakeTaskInstance()
     assert resumed_defer_kwargs({"ti": ti}) == {}
     keep_defer_kwargs({"ti": ti}, {"state": {"gptimage_batch": {"v": 1}}})

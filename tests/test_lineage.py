@@ -112,7 +112,8 @@ def test_batch_facets_name_each_image_or_the_folder_of_a_large_batch():
 
 
 def test_batch_asset_extra_counts_and_lists_what_this_run_wrote():
-    from airflow_provider_gptimage.protocol.batch import MAX_EVENT_URIS, batch_asset_extra
+    from airflow_provider_gptimage.batch.summary import MAX_EVENT_URIS
+    from airflow_provider_gptimage.batch.summary import asset_extra as batch_asset_extra
 
     report = _batch_report(2)
     report["items"][1]["state"] = "existing"

@@ -1,9 +1,8 @@
 """Operator that generates a whole catalog of images in one task, within the account's limits, without
-holding a worker slot while the service works."""
+holding a worker slot while the service works (the machinery is :mod:`airflow_provider_gptimage.batch`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,22 +10,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
-from airflow_provider_gptimage._compat import current_try, keep_defer_kwargs, resumed_defer_kwargs
+from airflow_provider_gptimage.context import current_try, request_id_prefix, task_provenance
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
 from airflow_provider_gptimage.links import GPTImageResultLink
-from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
-from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
-from airflow_provider_gptimage.operators.batch_steps import absorb, failure_error, progress_line, scan_existing
 from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.protocol.batch import FAILED, batch_asset_extra, build_batch
-from airflow_provider_gptimage.protocol.batch import report as build_report
-from airflow_provider_gptimage.runtime import annotate_asset_events, request_id_prefix, seconds, task_provenance
+from airflow_provider_gptimage.protocol.batch import build_batch
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
-    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+    from airflow_provider_gptimage.batch.run import BatchRun
     from airflow_provider_gptimage.protocol.batch import BatchItem
 
 FAILURE_POLICIES = ("fail_fast", "fail_at_end", "report")
@@ -39,11 +33,13 @@ class GPTImageBatchGenerateOperator(BaseOperator):
 
     The task creates a window of jobs, defers to ONE :class:`~.triggers.batch.GPTImageBatchTrigger` that
     polls all of them, resumes only to copy finished images and create the next window, and defers again.
+    With ``deferrable=False`` it polls from the worker instead and refills the window the moment a job
+    ends (one worker slot for the whole batch: worth it when images take seconds).
     A 409 shrinks the window (AIMD, see :mod:`~.protocol.window`), a 429 pauses creates for ``Retry-After``.
     Progress (each item's status, the job ids in flight) is kept in ``task_state_store`` and in the defer
     kwargs: a killed worker or a retry resumes without paying twice for any job whose id was stored (only
     the creates in flight at the crash can be lost, see ``max_concurrent_creates``), and items whose output
-    is already complete in ``destination`` are not generated again. Failed items are retried by the next task try.
+    is already complete in ``destination`` are not generated again. Failed items are retried by the next try.
 
     :param requests: items ``{"key", "prompt", "aspect_ratio"?, "resolution"?, "quality"?,
         "output_format"?}`` with unique keys; a list, an XComArg, or a template rendering to one (templated).
@@ -53,14 +49,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
     :param failure_policy: ``fail_fast`` (fail at the first failed item), ``fail_at_end`` (finish the rest,
         then fail with a summary; default) or ``report`` (succeed; failures are in the return value).
+    :param deferrable: wait in the triggerer (default) rather than polling in the worker.
     :param poll_interval: seconds from a job's creation to its first poll; waits grow to ``max_poll_interval``.
     :param max_poll_interval: the longest wait between two polls of a job.
     :param timeout: the longest wait for each job from its creation (seconds or timedelta; ``None``: none).
     :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for.
     :param wake_linger: seconds after the first job ends before resuming anyway (default ``poll_interval``).
     :param min_wake_delay: seconds after deferring before the task may be woken (default ``poll_interval``):
-        a trigger event that reaches the scheduler before the executor's report of the deferral can fail the
-        resumed task (apache/airflow#72716). ``dag.test()`` runs triggers inline and has no such race.
+        see :func:`~airflow_provider_gptimage.protocol.polling.event_hold`.
     :param max_worker_wait: seconds of 429/409 pauses slept in the worker per resume; longer ones defer.
     :param max_concurrent_creates: creates sent at once (a group, from a small thread pool) when the window
         has room for several. The group's job ids are stored in ONE state write once every create of the
@@ -85,6 +81,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         destination_conn_id: str | None = None,
         gptimage_conn_id: str = protocol.DEFAULT_CONN_ID,
         failure_policy: str = "fail_at_end",
+        deferrable: bool = True,
         poll_interval: float = protocol.DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = protocol.DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | timedelta | None = timedelta(hours=1),
@@ -103,13 +100,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             )
         if isinstance(max_active_jobs, bool) or not isinstance(max_active_jobs, int) or max_active_jobs < 1:
             raise GPTImageValidationError("max_active_jobs", "must be a positive integer", value=max_active_jobs)
-        protocol.PollSchedule.of(poll_interval, max_poll_interval)
+        self.schedule = protocol.PollSchedule.of(poll_interval, max_poll_interval)
         self.requests = requests
         self.max_active_jobs = max_active_jobs
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.gptimage_conn_id = gptimage_conn_id
         self.failure_policy = failure_policy
+        self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timeout = timeout
@@ -125,73 +123,64 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     # ------------------------------------------------------------------------------------------ entry points
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate every item (nothing is sent if one is bad), then start or resume the batch."""
-        items = self._batch()
-        folder = self._folder(check=True)
-        store = BatchStore(context.get("task_state_store"))  # type: ignore[call-overload]
-        if store.backend is None:
+        run = self._run(context, check=True)
+        if not run.resumable:
             self.log.warning("No task_state_store (Airflow < 3.3): a retry cannot resume this batch's jobs.")
-        progress = self._load(store, items)
-        if progress.start_try(current_try(context) or 1):
-            progress.save_results(store, scan_existing(folder, items, progress, self.log))
-        return self._step(context, items, folder, store, progress, [])
+        run.begin_try(current_try(context) or 1)
+        if not self.deferrable:
+            return run.work_in_worker(context, self.outlets)
+        return self._step(context, run, [])
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, state: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the trigger fired: keep what ended, create the next window, defer again or finish."""
-        items = self._batch()
         if state is None and context.get("task_state_store") is None:  # type: ignore[call-overload]
             state = self._lost_state(context)
-        store = BatchStore(context.get("task_state_store"), state)  # type: ignore[call-overload]
-        progress = self._load(store, items)
-        if progress.start_try(current_try(context) or 1):  # a retry resumed here (Airflow < 3.1.1, see _compat)
-            progress.save_results(store, scan_existing(self._folder(check=True), items, progress, self.log))
+        run = self._run(context, carried=state, check=False)
+        run.begin_try(current_try(context) or 1)  # a retry resumed here (Airflow < 3.1.1, see context)
         ended = events.batch_jobs(event)
         seen_at = event.get("at") if isinstance(event, Mapping) else None  # when the trigger last polled
-        seen = float(seen_at) if isinstance(seen_at, (int, float)) else None
-        return self._step(context, items, self._folder(check=False), store, progress, ended, seen)
+        return self._step(context, run, ended, float(seen_at) if isinstance(seen_at, (int, float)) else None)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Describe for OpenLineage the images written to ``destination`` (one dataset per image, or per folder
+        for a large batch)."""
+        from airflow_provider_gptimage.lineage import lineage_for, task_result
+
+        return lineage_for(task_result(task_instance))
 
     # ------------------------------------------------------------------------------------------ the cycle
     def _step(
-        self,
-        context: Context,
-        items: list[BatchItem],
-        folder: ObjectStoragePath | None,
-        store: BatchStore,
-        progress: Progress,
-        ended: list[Mapping[str, Any]],
-        seen_at: float | None = None,
+        self, context: Context, run: BatchRun, ended: Sequence[Mapping[str, Any]], seen_at: float | None = None
     ) -> dict[str, Any]:
-        hook = self._hook(context)
-        watched = len(progress.flight)
-        absorb(hook, items, folder, store, progress, ended, task_provenance(context), self.log)
-        if self.failure_policy == "fail_fast" and progress.count(FAILED):
-            self._fail(context, items, folder, store, progress)
-        settings = CreateSettings(self.max_concurrent_creates, self.persist_every, self.max_worker_wait)
-        create_jobs(hook, items, store, progress, settings, stale=len(progress.flight) != watched)
-        self.log.info("%s", progress_line(progress, len(items)))
-        if not progress.flight and not progress.pending():
-            return self._finish(context, items, folder, store, progress)
+        watched = len(run.progress.flight)
+        run.absorb(ended)
+        run.check_fail_fast(context)
+        run.create(stale=len(run.progress.flight) != watched)
+        run.log_progress()
+        if run.done:
+            return run.finish(context, self.outlets)
+        from airflow_provider_gptimage.batch.deferral import keep_defer_kwargs
         from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
 
-        paused = progress.window.room(len(progress.flight)) > 0 and progress.create_after > time.time()
-        flight = [[key, job[0], job[1]] for key, job in progress.flight.items()]
-        carried = {"state": store.to_kwargs(progress.open_segment)}
-        if store.backend is None:
-            keep_defer_kwargs(context, carried)  # dag.test() drops defer kwargs (see _compat)
+        carried = {"state": run.store.to_kwargs(run.progress.open_segment)}
+        if not run.resumable:
+            keep_defer_kwargs(context, carried)  # dag.test() drops defer kwargs (see batch.deferral)
+        jobs = run.trigger_jobs()
         self.defer(
             trigger=GPTImageBatchTrigger(
-                jobs=flight,
+                jobs=jobs,
                 gptimage_conn_id=self.gptimage_conn_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
-                job_timeout=seconds(self.timeout),
+                job_timeout=protocol.polling.seconds(self.timeout),
                 wake_fraction=self.wake_fraction,
                 wake_linger=self.wake_linger,
                 min_event_delay=self.min_wake_delay,
-                wake_at=progress.create_after if paused or not flight else None,
+                wake_at=run.progress.create_after if run.paused or not jobs else None,
                 seen_at=seen_at,
-                request_id_prefix=hook.request_id_prefix,
+                request_id_prefix=run.hook.request_id_prefix,
             ),
             method_name="execute_complete",
             kwargs=carried,
@@ -209,26 +198,44 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             self.log.warning(warning)
         return items
 
-    def _folder(self, *, check: bool) -> ObjectStoragePath | None:
-        if not self.destination:
-            return None
-        from airflow_provider_gptimage.outputs import check_destination, resolve_destination
-
-        folder = resolve_destination(self.destination, self.destination_conn_id or None)
-        if check:
-            check_destination(folder)
-        return folder
-
-    def _hook(self, context: Context) -> GPTImageHook:
+    def _run(self, context: Context, *, carried: Mapping[str, Any] | None = None, check: bool) -> BatchRun:
+        """The batch run of this try or resume: items validated, folder resolved (and checked), progress read."""
+        from airflow_provider_gptimage.batch.run import BatchRun, BatchSettings
+        from airflow_provider_gptimage.batch.store import BatchStore, Progress
         from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
-        return GPTImageHook(
+        items, folder = self._batch(), None
+        if self.destination:
+            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
+
+            folder = resolve_destination(self.destination, self.destination_conn_id or None)
+            if check:
+                check_destination(folder)
+        store = BatchStore(context.get("task_state_store"), carried)  # type: ignore[call-overload]
+        progress, notes = Progress.load(store, items, self.max_active_jobs)
+        for note in notes:
+            self.log.warning(note)
+        settings = BatchSettings(
+            failure_policy=self.failure_policy,
+            schedule=self.schedule,
+            job_timeout=protocol.polling.seconds(self.timeout),
+            max_worker_wait=self.max_worker_wait,
+            max_concurrent_creates=self.max_concurrent_creates,
+            persist_every=self.persist_every,
+        )
+        hook = GPTImageHook(
             self.gptimage_conn_id, retry_policy=_CREATE_POLICY, request_id_prefix=request_id_prefix(context)
         )
+        return BatchRun(
+            items=items, folder=folder, store=store, progress=progress, hook=hook, settings=settings,
+            log=self.log, provenance=task_provenance(context),
+        )  # fmt: skip
 
     def _lost_state(self, context: Context) -> Mapping[str, Any]:
         """The progress a resume without ``task_state_store`` must get from its defer kwargs, or a clear
         error: starting over would create (and pay for) every job in flight again, at every resume."""
+        from airflow_provider_gptimage.batch.deferral import resumed_defer_kwargs
+
         state = resumed_defer_kwargs(context).get("state")
         if not isinstance(state, Mapping):
             raise GPTImageError(
@@ -237,42 +244,3 @@ class GPTImageBatchGenerateOperator(BaseOperator):
                 "and pay for its jobs in flight again; clear the task to restart it."
             )
         return state
-
-    def _load(self, store: BatchStore, items: list[BatchItem]) -> Progress:
-        progress, notes = Progress.load(store, items, self.max_active_jobs)
-        for note in notes:
-            self.log.warning(note)
-        return progress
-
-    def _fail(
-        self, context: Context, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress
-    ) -> None:
-        result = self._report(items, folder, store, progress)
-        ti = context.get("ti")
-        if ti is not None:
-            ti.xcom_push(key="batch_report", value=result)
-        raise failure_error(result, self.failure_policy, resumable=store.backend is not None)
-
-    def _report(self, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress) -> dict[str, Any]:
-        return build_report(items, "".join(progress.status), progress.rows(store), uris_are_outputs=folder is not None)
-
-    def _finish(
-        self, context: Context, items: list[BatchItem], folder: Any, store: BatchStore, progress: Progress
-    ) -> dict[str, Any]:
-        if progress.count(FAILED) and self.failure_policy != "report":
-            self._fail(context, items, folder, store, progress)
-        report = self._report(items, folder, store, progress)
-        destination = None
-        if folder is not None:
-            from airflow_provider_gptimage.outputs import path_uri
-
-            destination = path_uri(folder)
-        annotate_asset_events(context, self.outlets, batch_asset_extra(report, destination))
-        return report
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        """Describe for OpenLineage the images written to ``destination`` (one dataset per image, or per folder
-        for a large batch)."""
-        from airflow_provider_gptimage.lineage import lineage_for, task_result
-
-        return lineage_for(task_result(task_instance))

@@ -36,9 +36,9 @@ class GPTImageGalleryOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Write the gallery; return its URI and the number of images it shows."""
+        from airflow_provider_gptimage.context import annotate_asset_events
         from airflow_provider_gptimage.outputs import resolve_destination
         from airflow_provider_gptimage.outputs.gallery import write_gallery
-        from airflow_provider_gptimage.runtime import annotate_asset_events
 
         uri, count = write_gallery(resolve_destination(self.folder, self.folder_conn_id or None), title=self.title)
         self.log.info("Gallery of %d images: %s", count, uri)

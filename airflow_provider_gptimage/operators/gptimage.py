@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
-from airflow_provider_gptimage._compat import current_try, is_stale_resume
-from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
-from airflow_provider_gptimage.links import GPTImageResultLink
-from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.runtime import (
+from airflow_provider_gptimage.context import (
     annotate_asset_events,
-    deadline_after,
-    finish,
+    current_try,
+    is_stale_resume,
     request_id_prefix,
-    seconds,
     task_provenance,
 )
+from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
+from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.outputs.results import finish
+from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.protocol.polling import deadline_after, seconds
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage

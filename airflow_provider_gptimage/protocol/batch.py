@@ -1,4 +1,4 @@
-"""Batch inputs and results as pure functions: item validation, fingerprints, the per-key report.
+"""Batch inputs as pure functions: item validation and the fingerprint of a batch.
 
 A batch is a list of items, each a mapping with a unique ``key`` (e.g. a SKU, also the output file name),
 a ``prompt`` and the per-item options of ``createTask``. Every item is checked before any request is sent;
@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request, fingerprint
@@ -25,11 +24,6 @@ ITEM_FIELDS = ("key", "prompt", "aspect_ratio", "resolution", "quality", "output
 MAX_KEY_CHARS = 200
 #: Bad items named in the error message.
 SHOWN_PROBLEMS = 10
-
-#: Per-item progress codes, one character per item in the persisted status string.
-PENDING, SUCCESS, FAILED, EXISTING = ".", "s", "f", "k"
-#: Item states in the report.
-STATE_SUCCESS, STATE_EXISTING, STATE_NOT_STARTED = "success", "existing", "not_started"
 
 
 @dataclass(frozen=True)
@@ -155,72 +149,3 @@ def batch_fingerprint(items: Sequence[BatchItem]) -> str:
     for item in items:
         digest.update(f"{item.key}\x00{item.digest}\x01".encode())
     return digest.hexdigest()[:24]
-
-
-def result_row(
-    index: int, job_id: str | None, state: str, uris: Sequence[str] = (), error: str | None = None
-) -> list[Any]:
-    """One compact persisted result: ``[index, job_id, state, uris, error]``."""
-    return [index, job_id, state, list(uris), error]
-
-
-def report(
-    items: Sequence[BatchItem],
-    status: str,
-    rows: Sequence[Sequence[Any]],
-    *,
-    uris_are_outputs: bool,
-) -> dict[str, Any]:
-    """The batch's return value: one entry per key (in request order) and the totals.
-
-    :param items: the batch.
-    :param status: the progress codes, one per item (:data:`PENDING`, :data:`SUCCESS`...).
-    :param rows: persisted result rows (:func:`result_row`); a later row for an index replaces an earlier one.
-    :param uris_are_outputs: the rows' URIs are copies in the destination (else the service's result URLs).
-    """
-    latest: dict[int, Sequence[Any]] = {}
-    for written in rows:
-        latest[int(written[0])] = written
-    entries = []
-    for index, item in enumerate(items):
-        code = status[index] if index < len(status) else PENDING
-        row: Sequence[Any] | None = latest.get(index) if code != PENDING else None
-        uris = list(row[3]) if row is not None else []
-        entries.append(
-            {
-                "key": item.key,
-                "job_id": row[1] if row is not None else None,
-                "state": str(row[2]) if row is not None else STATE_NOT_STARTED,
-                "output_uris": uris if uris_are_outputs else [],
-                "result_urls": [] if uris_are_outputs else uris,
-                "error": row[4] if row is not None else None,
-            }
-        )
-    totals = {
-        "total": len(items),
-        "succeeded": status.count(SUCCESS),
-        "existing": status.count(EXISTING),
-        "failed": status.count(FAILED),
-        "not_started": len(items) - status.count(SUCCESS) - status.count(EXISTING) - status.count(FAILED),
-    }
-    return {**totals, "items": entries}
-
-
-#: Output URIs listed at most in a batch's asset event (the report in XCom lists them all).
-MAX_EVENT_URIS = 1000
-
-
-def batch_asset_extra(report: Mapping[str, Any], destination: str | None = None) -> dict[str, Any]:
-    """The ``extra`` of the asset events a batch emits: its totals and the images it wrote in this run.
-
-    :param report: the batch's :func:`report`.
-    :param destination: the URI of the destination folder, if any.
-    """
-    written = [uri for item in report["items"] if item["state"] == STATE_SUCCESS for uri in item["output_uris"]]
-    extra: dict[str, Any] = {k: report[k] for k in ("total", "succeeded", "existing", "failed", "not_started")}
-    extra["output_uris"] = written[:MAX_EVENT_URIS]
-    if len(written) > MAX_EVENT_URIS:
-        extra["output_uris_truncated"] = True
-    if destination is not None:
-        extra["destination"] = destination
-    return extra

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from airflow_provider_gptimage.protocol.retry import grown
 
@@ -28,6 +29,20 @@ DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_MAX_POLL_INTERVAL = 30.0
 #: Transient failures in a row tolerated while polling one job before it is reported with its error.
 DEFAULT_MAX_TRANSIENT_ERRORS = 8
+
+
+def seconds(value: float | timedelta | None) -> float | None:
+    """A duration in seconds (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def deadline_after(timeout: float | timedelta | None, start: float) -> float | None:
+    """The absolute deadline (epoch seconds) ``timeout`` after ``start`` (``None``: no deadline)."""
+    span = seconds(timeout)
+    return None if span is None else start + span
+
 
 POLL = "poll"
 WAIT = "wait"

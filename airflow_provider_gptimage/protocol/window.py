@@ -81,18 +81,24 @@ class CreateWindow:
         size = max(self.minimum, min(self.size, shrunk))
         return replace(self, size=size, credit=0, conflicts=self.conflicts + 1)
 
-    def to_list(self) -> list[int]:
-        """Compact primitives for persisted state: ``[size, maximum, credit, conflicts]``."""
-        return [self.size, self.maximum, self.credit, self.conflicts]
+    def to_primitives(self) -> dict[str, int]:
+        """Named primitives for persisted state."""
+        return {"size": self.size, "maximum": self.maximum, "credit": self.credit, "conflicts": self.conflicts}
 
     @classmethod
-    def from_list(cls, data: object, maximum: int) -> CreateWindow:
-        """Rebuild from :meth:`to_list`; a missing or stale value (another ``maximum``) restarts the window."""
-        if isinstance(data, list) and len(data) == 4 and all(isinstance(v, int) for v in data) and data[1] == maximum:
-            size, _, credit, conflicts = data
-            if 1 <= size <= maximum and credit >= 0 and conflicts >= 0:
-                return cls(size=size, maximum=maximum, credit=credit, conflicts=conflicts)
-        return cls.start(maximum)
+    def from_primitives(cls, data: object, maximum: int) -> CreateWindow | None:
+        """Rebuild from :meth:`to_primitives` (or 0.1.0's ``[size, maximum, credit, conflicts]``); ``None`` when
+        missing, unreadable or stale (another ``maximum``): the window then restarts."""
+        if isinstance(data, list) and len(data) == 4:
+            data = dict(zip(("size", "maximum", "credit", "conflicts"), data, strict=True))
+        if not isinstance(data, dict):
+            return None
+        size, stored_max, credit, conflicts = (data.get(k) for k in ("size", "maximum", "credit", "conflicts"))
+        if not all(isinstance(v, int) for v in (size, stored_max, credit, conflicts)) or stored_max != maximum:
+            return None
+        if not (1 <= size <= maximum and credit >= 0 and conflicts >= 0):  # type: ignore[operator]
+            return None
+        return cls(size=size, maximum=maximum, credit=credit, conflicts=conflicts)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

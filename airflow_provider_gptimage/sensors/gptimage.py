@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -9,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_gptimage import protocol
-from airflow_provider_gptimage._compat import current_try, is_stale_resume
+from airflow_provider_gptimage.context import current_try, is_stale_resume, request_id_prefix
 from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.outputs.results import finish
 from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.protocol.polling import deadline_after
 from airflow_provider_gptimage.protocol.text import is_plain_id
-from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -100,7 +102,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
             trigger=GPTImageTaskTrigger(
                 job_id=job_id,
                 gptimage_conn_id=self.gptimage_conn_id,
-                deadline=deadline_after(self.timeout),
+                deadline=deadline_after(self.timeout, time.time()),
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 request_id_prefix=request_id_prefix(context),

@@ -13,9 +13,8 @@ not restart the clock).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -126,27 +125,25 @@ class GPTImageTaskTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the job ends or the deadline passes; yield exactly one event, whatever happens."""
-        hook = self._hook()
+        start, hook = time.time(), self._hook()
         try:
-            async with contextlib.aclosing(self._poll(hook)) as events:
-                async for event in events:
-                    yield event
-                    return
+            event = await self._poll(hook, start)
         except Exception as exc:  # the safety net: a trigger ends with an event, never a traceback
             self.log.exception("Polling job %s stopped on an unexpected error", self.job_id)
-            yield TriggerEvent(crash_event(self.job_id, exc, hook.secrets()))
+            event = crash_event(self.job_id, exc, hook.secrets())
+        await asyncio.sleep(max(0.0, event_hold(start, self.min_event_delay) - time.time()))
+        yield TriggerEvent(event)
 
-    async def _poll(self, hook: GPTImageHook) -> AsyncGenerator[TriggerEvent, None]:
-        start = time.time()
+    async def _poll(self, hook: GPTImageHook, start: float) -> dict[str, Any]:
+        """Poll until the job ends, fails for good or outlives its deadline; return the event's payload."""
         schedule = PollSchedule.of(self.poll_interval, self.max_poll_interval)
-        created_at, hold = self.created_at or start, event_hold(start, self.min_event_delay)
+        created_at = self.created_at or start
         polls, unknown, last_state, last_poll_at = 0, 0, None, None
         try:
             await hook.aconfigure()  # the connection, and its TLS settings, which choose the shared pool
         except GPTImageError as exc:
             self.log.error("Polling job %s cannot start: %s", self.job_id, exc)
-            yield TriggerEvent(error_event(self.job_id, exc))
-            return
+            return error_event(self.job_id, exc)
         async with shared_client_session(hook.aiohttp_ssl) as session:
             while True:
                 step = poll_step(
@@ -156,26 +153,20 @@ class GPTImageTaskTrigger(BaseTrigger):
                     await asyncio.sleep(step.seconds)
                     continue
                 if step.action == TIMEOUT:
-                    event = timeout_event(self.job_id, last_state, self.timeout)
-                    break
+                    return timeout_event(self.job_id, last_state, self.timeout)
                 last_poll_at = time.time()
                 try:
                     record = await hook.aget_task(self.job_id, session=session, deadline=self.deadline)
                 except GPTImageError as exc:
                     self.log.error("Polling job %s gave up: %s", self.job_id, exc)
-                    event = error_event(self.job_id, exc)
-                    break
+                    return error_event(self.job_id, exc)
                 polls += 1
                 if record.is_finished:
                     self.log.info("Job %s ended in state %s after %d polls", self.job_id, record.state, polls)
-                    event = record_event(record)
-                    break
+                    return record_event(record)
                 unknown = unknown + 1 if record.is_unknown_state else 0
                 if unknown >= MAX_UNKNOWN_STATE_POLLS:
-                    event = error_event(self.job_id, unknown_state_error(self.job_id, record.state, unknown))
-                    break
+                    return error_event(self.job_id, unknown_state_error(self.job_id, record.state, unknown))
                 if record.state != last_state:
                     self.log.info("Job %s is %s", self.job_id, record.state)
                     last_state = record.state
-        await asyncio.sleep(max(0.0, hold - time.time()))
-        yield TriggerEvent(event)

@@ -48,6 +48,7 @@ with DAG("gptimage_batch", schedule=None, start_date=datetime(2026, 1, 1), catch
         wake_linger=float(ENV("GPTIMAGE_BATCH_LINGER", "0.1")),
         timeout=float(ENV("GPTIMAGE_BATCH_TIMEOUT", "60")),
         persist_every=int(ENV("GPTIMAGE_BATCH_PERSIST_EVERY", "1")),
+        deferrable=ENV("GPTIMAGE_BATCH_DEFERRABLE", "true") == "true",
         retries=int(ENV("GPTIMAGE_BATCH_RETRIES", "0")),
         retry_delay=timedelta(seconds=0),
     )

@@ -114,13 +114,13 @@ def trigger_rows(stack: AirflowStack, run_id: str | None = None) -> list[tuple[A
 
 def batch_progress(stack: AirflowStack, dag_id: str, run_id: str) -> tuple[str, dict[str, list[Any]]]:
     """What a batch task stored in ``task_state_store``: one status character per item (``.`` pending,
-    ``s`` succeeded...) and the jobs in flight (``key -> [job_id, created_at, digest]``); see
-    :mod:`airflow_provider_gptimage.operators.batch_state`."""
+    ``s`` succeeded...) and the jobs in flight (``key -> {job_id, created_at, fingerprint}``); see
+    :mod:`airflow_provider_gptimage.batch.records`."""
     rows = stack.query(
         "SELECT key, value FROM task_state_store WHERE dag_id = ? AND run_id = ? "
         "AND key IN ('gptimage_batch', 'gptimage_batch_live')",
         (dag_id, run_id),
     )
     values = {key: json.loads(value) for key, value in rows}
-    status = str(values.get("gptimage_batch", {}).get("status", ""))
+    status = str(values.get("gptimage_batch", {}).get("statuses", ""))
     return status, dict(values.get("gptimage_batch_live", {}).get("jobs") or {})

@@ -208,7 +208,7 @@ def test_6_batch_resumes_after_triggerer_and_worker_kills(stack: AirflowStack, s
     first window; (b1) try 1's task runner while it copies that window (two images copied, the simulator
     holds the third download), before any of it was stored; (b2) try 2's task runner while it sleeps out
     an injected 429's ``Retry-After``, right after a group of creates. The one unsafe instant
-    (``operators/batch_state.py``: a group of creates sent, its ids not yet stored) is avoided by waiting
+    (``batch/store.py``: a group of creates sent, its ids not yet stored) is avoided by waiting
     for every job the service created to be in ``task_state_store``; should a kill land there anyway, the
     jobs it orphaned are measured and may be the only duplicates (at most one group).
     """

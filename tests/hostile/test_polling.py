@@ -16,6 +16,7 @@ from airflow_provider_gptimage.exceptions import (
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.protocol import MAX_UNKNOWN_STATE_POLLS, PollSchedule
 from airflow_provider_gptimage.protocol.events import batch_jobs, outcome
+from airflow_provider_gptimage.protocol.watch import Watch
 from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
 from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 from tests.conftest import FAKE_API_KEY, connection_json
@@ -99,7 +100,7 @@ async def test_whatever_escapes_a_batch_trigger_fails_the_resume_clearly(api, mo
     def explode(self, *args, **kwargs):
         raise KeyError(f"bug near {FAKE_API_KEY}")
 
-    monkeypatch.setattr(GPTImageBatchTrigger, "_settle", explode)
+    monkeypatch.setattr(Watch, "settle", explode)
     event = await first_event(batch())
     assert event["running"] == 1 and event["jobs"] == []
     assert FAKE_API_KEY not in json.dumps(event)

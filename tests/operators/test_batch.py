@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from airflow_provider_gptimage.batch.records import ItemStatus, JobInFlight, ResultRow
+from airflow_provider_gptimage.batch.store import LIVE_KEY, META_KEY, BatchStore, Progress
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
-from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
-from airflow_provider_gptimage.operators.batch_state import LIVE_KEY, META_KEY, BatchStore, Progress
-from airflow_provider_gptimage.protocol.batch import FAILED, PENDING, SUCCESS, build_batch
+from airflow_provider_gptimage.protocol.batch import build_batch
 from tests.conftest import (
     FAKE_API_KEY,
     needs_batch_resume_across_retries,
@@ -58,6 +58,21 @@ def test_fifty_items_within_an_active_task_limit_of_five(simulator, monkeypatch,
     assert FAKE_API_KEY not in out
     request_ids = stats.request_ids["createTask"]
     assert any(rid.endswith(":sku-0007:createTask") for rid in request_ids)  # support can name the item
+
+
+@dagtest
+def test_without_deferral_the_worker_polls_and_refills_the_window(simulator, monkeypatch, tmp_path, capsys):
+    simulator.configure(active_task_limit=4, generation_seconds=0.1)
+    dr = run_batch(monkeypatch, n=20, max_active=4, deferrable="false", destination=str(tmp_path), fail="3")
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
+    assert ti.state == "failed"  # fail_at_end: item 3 failed, the other 19 are kept
+    assert_each_prompt_once(simulator, 20)
+    stats = simulator.stats()
+    assert stats.max_active_jobs <= 4 and stats.responses_409 == 0
+    assert len(list(tmp_path.glob("sku-*.png"))) == 19
+    out = capsys.readouterr().out
+    assert "Batch: 20/20 done (19 succeeded, 0 existing, 1 failed)" in out
+    assert "Watching" not in out  # no trigger ever ran: the worker polled
 
 
 @dagtest
@@ -264,58 +279,101 @@ def test_progress_round_trip_and_crash_between_status_and_live_key():
     store = BatchStore(backend)
     progress, _ = Progress.load(store, items, 3)
     progress.start_try(1)
-    progress.flight = {"k0": ["j0", 1.0, items[0].digest], "k1": ["j1", 1.0, items[1].digest]}
+    j0, j1 = JobInFlight("j0", 1.0, items[0].fingerprint), JobInFlight("j1", 1.0, items[1].fingerprint)
+    progress.flight = {"k0": j0, "k1": j1}
     progress.save_live(store)
-    progress.status[0] = SUCCESS
-    progress.save_results(store, [[0, "j0", "success", [], None]])  # crash here: live key still has k0
+    progress.statuses[0] = ItemStatus.SUCCEEDED
+    progress.save_results(store, [ResultRow(0, "j0", "success")])  # crash here: live key still has k0
     again, notes = Progress.load(BatchStore(backend), items, 3)
-    assert again.flight == {"k1": ["j1", 1.0, items[1].digest]}  # k0 ended: not re-attached
-    assert again.status == [SUCCESS, PENDING, PENDING, PENDING]
-    assert again.rows(BatchStore(backend)) == [[0, "j0", "success", [], None]]
+    assert again.flight == {"k1": j1}  # k0 ended: not re-attached
+    assert again.statuses == [ItemStatus.SUCCEEDED] + [ItemStatus.PENDING] * 3
+    assert again.rows(BatchStore(backend)) == [ResultRow(0, "j0", "success")]
     assert not notes
     assert set(store.to_kwargs()) == {META_KEY, LIVE_KEY}  # defer kwargs carry the compact copy only
-    assert len(json.dumps(backend.values[META_KEY])) < 200
+    assert backend.values[META_KEY]["statuses"] == "s..."
+    assert backend.values[LIVE_KEY]["jobs"]["k1"] == {
+        "job_id": "j1",
+        "created_at": 1.0,
+        "fingerprint": items[1].fingerprint,
+    }
+
+
+def test_progress_stored_by_release_0_1_0_is_resumed():
+    """A batch interrupted across the upgrade: 0.1.0's positional state is read, its jobs re-attached."""
+    items, _ = build_batch([{"key": f"k{i}", "prompt": f"p{i}"} for i in range(4)])
+    from airflow_provider_gptimage.protocol.batch import batch_fingerprint
+
+    fp = batch_fingerprint(items)
+    backend = DictBackend()
+    backend.values = {  # exactly what 0.1.0 wrote (operators/batch_state.py, _VERSION = 1)
+        META_KEY: {"v": 1, "fp": fp, "status": "sf..", "segments": 1, "try": 1, "t0": 1700000000.0, "d0": 0},
+        LIVE_KEY: {
+            "v": 1,
+            "fp": fp,
+            "jobs": {"k2": ["job-2", 1700000100.0, items[2].digest], "k3": ["job-3", 1700000101.0, "0123456789ab"]},
+            "window": [3, 4, 1, 0],
+            "create_after": 0.0,
+        },
+        "gptimage_batch_results_0": [
+            [0, "job-0", "success", ["file:///x/k0.png"], None],
+            [1, "job-1", "fail", [], "boom"],
+        ],
+    }
+    progress, notes = Progress.load(BatchStore(backend), items, 4)
+    assert progress.statuses == [ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.PENDING, ItemStatus.PENDING]
+    assert progress.flight == {"k2": JobInFlight("job-2", 1700000100.0, items[2].digest)}  # re-attached, not paid again
+    assert progress.flight["k2"].made_for(items[2].fingerprint)
+    assert any("job-3" in note for note in notes)  # made for another request: left alone
+    assert (progress.window.size, progress.try_number, progress.segments) == (3, 1, 1)
+    rows = progress.rows(BatchStore(backend))
+    assert rows == [ResultRow(0, "job-0", "success", ("file:///x/k0.png",)), ResultRow(1, "job-1", "fail", (), "boom")]
+    progress.save_live(BatchStore(backend))  # written back in this release's named format
+    assert backend.values[LIVE_KEY]["version"] == 2
 
 
 def test_progress_survives_without_task_state_store_through_the_defer_kwargs():
     items, _ = build_batch([{"key": "a", "prompt": "p"}, {"key": "b", "prompt": "q"}])
     store = BatchStore(None)
     progress, _ = Progress.load(store, items, 2)
-    progress.status[1] = FAILED
-    progress.save_results(store, [[1, "j", "fail", [], "boom"]])
+    progress.statuses[1] = ItemStatus.FAILED
+    progress.save_results(store, [ResultRow(1, "j", "fail", (), "boom")])
     carried = json.loads(json.dumps(store.to_kwargs()))
     again, _ = Progress.load(BatchStore(None, carried), items, 2)
-    assert again.status == [PENDING, FAILED]
-    assert again.start_try(2) and again.status == [PENDING, PENDING]  # a retry retries failed items
+    assert again.statuses == [ItemStatus.PENDING, ItemStatus.FAILED]
+    assert again.start_try(2) and again.statuses == [ItemStatus.PENDING] * 2  # a retry retries failed items
 
 
 def test_edited_batch_keeps_unchanged_jobs_in_flight_only():
     items, _ = build_batch([{"key": "a", "prompt": "p"}, {"key": "b", "prompt": "q"}])
     backend = DictBackend()
     progress, _ = Progress.load(BatchStore(backend), items, 2)
-    progress.flight = {"a": ["ja", 1.0, items[0].digest], "b": ["jb", 1.0, items[1].digest]}
+    ja, jb = JobInFlight("ja", 1.0, items[0].fingerprint), JobInFlight("jb", 1.0, items[1].fingerprint)
+    progress.flight = {"a": ja, "b": jb}
     progress.save_live(BatchStore(backend))
     edited, _ = build_batch([{"key": "a", "prompt": "p"}, {"key": "b", "prompt": "changed"}])
     again, notes = Progress.load(BatchStore(backend), edited, 2)
-    assert again.flight == {"a": ["ja", 1.0, items[0].digest]}
+    assert again.flight == {"a": ja}
     assert any("jb" in note for note in notes)
 
 
 # ------------------------------------------------------------------------------------------------ groups
 def _create_setup(n: int, window: int, width: int, backend):
+    import logging
+
+    from airflow_provider_gptimage.batch.run import BatchRun, BatchSettings
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+    from airflow_provider_gptimage.operators.batch import _CREATE_POLICY
+    from airflow_provider_gptimage.protocol import PollSchedule
 
     items, _ = build_batch([{"key": f"k{i:02d}", "prompt": f"group {i}"} for i in range(n)])
-    op = GPTImageBatchGenerateOperator(
-        task_id="t", requests=[{"key": "x", "prompt": "p"}], max_active_jobs=window, max_concurrent_creates=width
-    )
     store = BatchStore(backend)
     progress, _ = Progress.load(store, items, window)
-    return op, GPTImageHook(request_id_prefix="test"), items, store, progress
-
-
-def _settings(op: GPTImageBatchGenerateOperator) -> CreateSettings:
-    return CreateSettings(op.max_concurrent_creates, op.persist_every, op.max_worker_wait)
+    settings = BatchSettings("fail_at_end", PollSchedule(), None, 5.0, width, 1)
+    hook = GPTImageHook(request_id_prefix="test", retry_policy=_CREATE_POLICY)
+    return BatchRun(
+        items=items, folder=None, store=store, progress=progress, hook=hook, settings=settings,
+        log=logging.getLogger("test"), provenance={},
+    )  # fmt: skip
 
 
 class LiveWrites(DictBackend):
@@ -336,34 +394,35 @@ class LiveWrites(DictBackend):
 
 def test_concurrent_creates_stay_in_the_window_and_each_group_is_stored(gptimage_conn, simulator):
     backend = LiveWrites()
-    op, hook, items, store, progress = _create_setup(20, window=10, width=4, backend=backend)
-    create_jobs(hook, items, store, progress, _settings(op), stale=False)
+    run = _create_setup(20, window=10, width=4, backend=backend)
+    created = run.create(stale=False)
     stats = simulator.stats()
-    assert stats.creates == 10 and len(progress.flight) == 10  # never past the window
+    assert stats.creates == 10 and len(run.progress.flight) == 10 == len(created)  # never past the window
     assert stats.max_active_jobs <= 10
     assert [len(jobs) for jobs in backend.live] == [4, 8, 10]  # one write per group, none redundant
     stored = backend.values[LIVE_KEY]["jobs"]
     assert set(stored) == {f"k{i:02d}" for i in range(10)}
-    assert {key: job[0] for key, job in stored.items()} == {key: job[0] for key, job in progress.flight.items()}
+    assert {key: job["job_id"] for key, job in stored.items()} == {k: j.job_id for k, j in run.progress.flight.items()}
     assert any(rid.endswith(":k03:createTask") for rid in stats.request_ids["createTask"])
+    assert run.hook.request_id_prefix == "test"  # named per call: the hook itself is never changed
 
 
 def test_one_at_a_time_stores_each_create_before_the_next(gptimage_conn, simulator):
     backend = LiveWrites()
-    op, hook, items, store, progress = _create_setup(5, window=5, width=1, backend=backend)
-    create_jobs(hook, items, store, progress, _settings(op), stale=False)
+    run = _create_setup(5, window=5, width=1, backend=backend)
+    run.create(stale=False)
     assert [len(jobs) for jobs in backend.live] == [1, 2, 3, 4, 5]
 
 
 def test_a_crash_mid_group_loses_at_most_that_group(gptimage_conn, simulator):
     backend = LiveWrites(fail_on=2)  # killed while storing the second group's ids
-    op, hook, items, store, progress = _create_setup(12, window=12, width=4, backend=backend)
+    run = _create_setup(12, window=12, width=4, backend=backend)
     with pytest.raises(KeyboardInterrupt):
-        create_jobs(hook, items, store, progress, _settings(op), stale=False)
+        run.create(stale=False)
     stored = backend.values[LIVE_KEY]["jobs"]
     assert len(stored) == 4  # the first group survived
     assert simulator.stats().creates - len(stored) <= 4  # orphaned: at most one group
-    again, _ = Progress.load(BatchStore(backend), items, 12)
+    again, _ = Progress.load(BatchStore(backend), run.items, 12)
     assert set(again.flight) == set(stored)  # a retry re-attaches the stored group, creates the rest
 
 
@@ -371,7 +430,7 @@ def test_a_crash_mid_group_loses_at_most_that_group(gptimage_conn, simulator):
     ("resumable", "needle"), [(True, "only the failed and unfinished"), (False, "start the batch over")]
 )
 def test_failure_message_says_what_a_retry_will_do(resumable, needle):
-    from airflow_provider_gptimage.operators.batch_steps import failure_error
+    from airflow_provider_gptimage.batch.summary import failure_error
 
     items = [{"key": "a", "state": "success", "error": None}, {"key": "b", "state": "fail", "error": "boom"}]
     result = {"items": items, "total": 2, "succeeded": 1, "existing": 0}

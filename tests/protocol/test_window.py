@@ -6,17 +6,7 @@ import pytest
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.protocol import PollSchedule
-from airflow_provider_gptimage.protocol.batch import (
-    EXISTING,
-    FAILED,
-    PENDING,
-    SUCCESS,
-    batch_fingerprint,
-    build_batch,
-    decode_requests,
-    report,
-    result_row,
-)
+from airflow_provider_gptimage.protocol.batch import batch_fingerprint, build_batch, decode_requests
 from airflow_provider_gptimage.protocol.window import (
     WAKE_ALL,
     WAKE_FRACTION,
@@ -95,12 +85,14 @@ def test_window_rejects_nonsense(kwargs, match):
         CreateWindow(**kwargs)
 
 
-def test_window_round_trips_through_compact_list():
+def test_window_round_trips_through_named_primitives_and_reads_0_1_0_lists():
     window = CreateWindow(size=3, maximum=7, credit=2, conflicts=1)
-    assert CreateWindow.from_list(window.to_list(), 7) == window
-    assert CreateWindow.from_list(window.to_list(), 9) == CreateWindow.start(9)  # max_active_jobs changed
-    assert CreateWindow.from_list(None, 4) == CreateWindow.start(4)
-    assert CreateWindow.from_list([9, 7, 0, 0], 7) == CreateWindow.start(7)  # corrupt: restart
+    assert window.to_primitives() == {"size": 3, "maximum": 7, "credit": 2, "conflicts": 1}
+    assert CreateWindow.from_primitives(window.to_primitives(), 7) == window
+    assert CreateWindow.from_primitives([3, 7, 2, 1], 7) == window  # as 0.1.0 stored it
+    assert CreateWindow.from_primitives(window.to_primitives(), 9) is None  # max_active_jobs changed: restart
+    assert CreateWindow.from_primitives(None, 4) is None
+    assert CreateWindow.from_primitives([9, 7, 0, 0], 7) is None  # corrupt: restart
     assert CreateWindow.start(3).room(1) == 2
     assert CreateWindow.start(3).room(5) == 0
 
@@ -206,37 +198,6 @@ def test_build_batch_key_rule_and_limits():
 def test_requests_rendered_as_text_are_read_back(text):
     assert decode_requests(text) == [{"key": "a", "prompt": "p"}]
     assert build_batch(text)[0][0].key == "a"
-
-
-def test_report_lists_every_key_with_totals():
-    items, _ = build_batch([{"key": k, "prompt": k} for k in "abcd"])
-    rows = [
-        result_row(0, "j0", "fail", (), "boom"),
-        result_row(0, "j0b", "success", ["file:///o/a.png"]),  # a later row (next try) wins
-        result_row(1, "j1", "fail", (), "failMsg"),
-        result_row(2, None, "existing", ["file:///o/c.png"]),
-    ]
-    result = report(items, SUCCESS + FAILED + EXISTING + PENDING, rows, uris_are_outputs=True)
-    assert {k: result[k] for k in ("total", "succeeded", "failed", "existing", "not_started")} == {
-        "total": 4,
-        "succeeded": 1,
-        "failed": 1,
-        "existing": 1,
-        "not_started": 1,
-    }
-    by_key = {entry["key"]: entry for entry in result["items"]}
-    assert by_key["a"] == {
-        "key": "a",
-        "job_id": "j0b",
-        "state": "success",
-        "output_uris": ["file:///o/a.png"],
-        "result_urls": [],
-        "error": None,
-    }
-    assert by_key["b"]["error"] == "failMsg"
-    assert by_key["d"]["state"] == "not_started"
-    urls = report(items, SUCCESS + PENDING * 3, rows[:2], uris_are_outputs=False)
-    assert urls["items"][0]["result_urls"] == ["file:///o/a.png"]
 
 
 def test_linger_is_cut_short_when_no_running_job_can_end_within_it():

@@ -1,17 +1,15 @@
-"""Persisted progress of a batch: compact, crash-ordered, kept in ``task_state_store`` and the defer kwargs.
+"""Where a batch keeps its progress: ``task_state_store`` and the defer kwargs, written in crash-safe order.
 
-Three kinds of keys, each written small:
+Three kinds of keys (the records are in :mod:`.records`):
 
-* ``gptimage_batch`` (durable): the batch fingerprint, one status character per item
-  (``.`` pending, ``s`` succeeded, ``f`` failed, ``k`` already in the destination), the number of result
-  segments, and the try's start. About one byte per item: 10,000 items are about 10 KB.
-* ``gptimage_batch_live``: the jobs in flight (``key -> [job_id, created_at, request digest]``), the create
-  window and the end of a create pause. Bounded by the window; rewritten after every group of creates
-  (``max_concurrent_creates`` POSTs sent at once; one POST with ``1``), so a group's job ids are stored
-  before the next group is sent.
-* ``gptimage_batch_results_<n>``: segments of result rows (at most :data:`SEGMENT_ROWS` each), read once,
-  when the batch ends. The last segment is filled up (rewritten with the new rows appended) before the
-  next one is started, and travels in the defer kwargs too, so a resume appends without reading it.
+* ``gptimage_batch`` (:class:`~.records.BatchMeta`, durable): the batch fingerprint, one status per item,
+  the number of result segments and the try's start. About one byte per item.
+* ``gptimage_batch_live`` (:class:`~.records.LiveState`): the jobs in flight, the create window and the end
+  of a create pause. Bounded by the window; rewritten after every group of creates, so a group's job ids
+  are stored before the next group is sent.
+* ``gptimage_batch_results_<n>``: segments of :class:`~.records.ResultRow` (at most :data:`SEGMENT_ROWS`
+  each), read once, when the batch ends. The last segment is filled up before the next one is started,
+  and travels in the defer kwargs too, so a resume appends without reading it.
 
 Write order makes every crash point safe: result segment, then durable status, then the live key. A crash
 after the status but before the live key leaves ended jobs in the live key; :meth:`Progress.load` drops
@@ -28,16 +26,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_gptimage.protocol.batch import EXISTING, FAILED, PENDING, SUCCESS, BatchItem
-from airflow_provider_gptimage.protocol.batch import batch_fingerprint as fingerprint
+from airflow_provider_gptimage.batch.records import BatchMeta, ItemStatus, JobInFlight, LiveState, ResultRow
+from airflow_provider_gptimage.protocol.batch import BatchItem, batch_fingerprint
 from airflow_provider_gptimage.protocol.window import CreateWindow
 
 META_KEY = "gptimage_batch"
 LIVE_KEY = "gptimage_batch_live"
 SEGMENT_KEY = "gptimage_batch_results_{}"
-#: Result rows per segment (a row is about 150 bytes: well under the store's 64 KB advice per value).
+#: Result rows per segment (a row is about 200 bytes: well under the store's 64 KB advice per value).
 SEGMENT_ROWS = 200
-_VERSION = 1
 
 
 class BatchStore:
@@ -80,12 +77,12 @@ class BatchStore:
 
 @dataclass
 class Progress:
-    """Where a batch stands; see the module docstring for how it is stored.
+    """Where a batch stands (see the module docstring for how it is stored).
 
-    :param fingerprint: of the batch (:func:`~.protocol.batch.fingerprint`).
-    :param status: one progress character per item.
-    :param flight: jobs in flight, ``key -> [job_id, created_at, digest]``.
+    :param fingerprint: of the batch.
+    :param statuses: one per item.
     :param window: the create window.
+    :param flight: the jobs in flight, by item key.
     :param segments: result segments written so far.
     :param try_number: the task try that last wrote the progress.
     :param try_started: when that try started (epoch seconds), for the ETA.
@@ -94,9 +91,9 @@ class Progress:
     """
 
     fingerprint: str
-    status: list[str]
+    statuses: list[ItemStatus]
     window: CreateWindow
-    flight: dict[str, list[Any]] = field(default_factory=dict)
+    flight: dict[str, JobInFlight] = field(default_factory=dict)
     segments: int = 0
     try_number: int = 0
     try_started: float = 0.0
@@ -110,51 +107,51 @@ class Progress:
         Progress of another batch (edited items) is not reused, except its jobs in flight whose key and
         request are unchanged: they are re-attached, not paid for again.
         """
-        fp, notes = fingerprint(items), []
-        meta, live = store.get(META_KEY), store.get(LIVE_KEY)
-        digests = {item.key: item.digest for item in items}
-        if isinstance(meta, Mapping) and meta.get("v") == _VERSION and meta.get("fp") == fp:
-            status = list(str(meta.get("status", "")))
-            progress = cls(
-                fp, status if len(status) == len(items) else [PENDING] * len(items), CreateWindow.start(maximum)
-            )
-            progress.segments = int(meta.get("segments", 0))
-            progress.try_number = int(meta.get("try", 0))
-            progress.try_started = float(meta.get("t0", 0.0))
-            progress.done_at_try_start = int(meta.get("d0", 0))
-        else:
-            if meta is not None:
-                notes.append("The requests differ from the batch this task started earlier; starting over.")
-            progress = cls(fp, [PENDING] * len(items), CreateWindow.start(maximum))
-        if isinstance(live, Mapping) and live.get("v") == _VERSION:
-            positions = {item.key: index for index, item in enumerate(items)}
-            for key, entry in dict(live.get("jobs") or {}).items():
-                index = positions.get(key)
-                if index is None or not isinstance(entry, list) or len(entry) != 3 or entry[2] != digests[key]:
-                    notes.append(
-                        f"Job {entry[0] if isinstance(entry, list) else entry} of key {key!r} is no "
-                        "longer part of the batch; it is left to finish unwatched."
-                    )
-                elif progress.status[index] == PENDING:
-                    progress.flight[key] = entry
-            if live.get("fp") == fp:
-                progress.window = CreateWindow.from_list(live.get("window"), maximum)
-                progress.create_after = float(live.get("create_after") or 0.0)
+        fingerprint, notes = batch_fingerprint(items), []
+        progress = cls(fingerprint, [ItemStatus.PENDING] * len(items), CreateWindow.start(maximum))
+        meta = BatchMeta.from_primitives(store.get(META_KEY), len(items))
+        if meta is not None and meta.fingerprint == fingerprint:
+            progress.statuses = list(meta.statuses)
+            progress.segments, progress.try_number = meta.segments, meta.try_number
+            progress.try_started, progress.done_at_try_start = meta.try_started, meta.done_at_try_start
+        elif store.get(META_KEY) is not None:
+            notes.append("The requests differ from the batch this task started earlier; starting over.")
+        live, unreadable = LiveState.from_primitives(store.get(LIVE_KEY), maximum)
+        notes += [
+            f"The stored job of key {key!r} cannot be read; it is left to finish unwatched." for key in unreadable
+        ]
+        if live is not None:
+            notes += progress._reattach(live, items)
+            if live.fingerprint == fingerprint:
+                progress.window = live.window or progress.window
+                progress.create_after = live.create_after
         return progress, notes
 
+    def _reattach(self, live: LiveState, items: Sequence[BatchItem]) -> list[str]:
+        """Keep the stored jobs whose item is still pending with the same request; note the others."""
+        positions = {item.key: index for index, item in enumerate(items)}
+        notes = []
+        for key, job in live.jobs.items():
+            index = positions.get(key)
+            if index is None or not job.made_for(items[index].fingerprint):
+                notes.append(f"Job {job.job_id} of key {key!r} is no longer part of the batch; it is left to finish.")
+            elif self.statuses[index] is ItemStatus.PENDING:
+                self.flight[key] = job
+        return notes
+
     # ------------------------------------------------------------------------------------------ counts
-    def count(self, code: str) -> int:
-        """Items with this progress code."""
-        return self.status.count(code)
+    def count(self, status: ItemStatus) -> int:
+        """Items with this status."""
+        return self.statuses.count(status)
 
     @property
     def ended(self) -> int:
         """Items that ended (succeeded, failed or found in the destination)."""
-        return len(self.status) - self.count(PENDING)
+        return len(self.statuses) - self.count(ItemStatus.PENDING)
 
     def pending(self) -> list[int]:
-        """Positions of items neither ended nor in flight, in request order."""
-        return [i for i, code in enumerate(self.status) if code == PENDING]
+        """Positions of items that have not ended (in flight or not), in request order."""
+        return [i for i, status in enumerate(self.statuses) if status is ItemStatus.PENDING]
 
     def start_try(self, try_number: int) -> bool:
         """Note a new try; items that failed in an earlier try become pending again (a retry retries them).
@@ -163,7 +160,7 @@ class Progress:
         """
         if try_number == self.try_number:
             return False
-        self.status = [PENDING if code == FAILED else code for code in self.status]
+        self.statuses = [ItemStatus.PENDING if s is ItemStatus.FAILED else s for s in self.statuses]
         self.try_number, self.try_started, self.done_at_try_start = try_number, time.time(), self.ended
         return True
 
@@ -173,9 +170,9 @@ class Progress:
         """The number of the last result segment, which new rows fill up (``None`` before the first)."""
         return self.segments - 1 if self.segments else None
 
-    def save_results(self, store: BatchStore, rows: Sequence[list[Any]]) -> None:
+    def save_results(self, store: BatchStore, rows: Sequence[ResultRow]) -> None:
         """Append result rows to the segments (filling up the last one first), then the durable status."""
-        pending = list(rows)
+        pending = [row.to_primitives() for row in rows]
         if pending and self.segments:
             last = list(store.get(SEGMENT_KEY.format(self.segments - 1)) or [])
             if len(last) < SEGMENT_ROWS:
@@ -185,32 +182,13 @@ class Progress:
         for start in range(0, len(pending), SEGMENT_ROWS):
             store.set(SEGMENT_KEY.format(self.segments), pending[start : start + SEGMENT_ROWS])
             self.segments += 1
-        self.save_meta(store)
-
-    def save_meta(self, store: BatchStore) -> None:
-        """Write the durable part."""
-        store.set(
-            META_KEY,
-            {
-                "v": _VERSION,
-                "fp": self.fingerprint,
-                "status": "".join(self.status),
-                "segments": self.segments,
-                "try": self.try_number,
-                "t0": self.try_started,
-                "d0": self.done_at_try_start,
-            },
-        )
+        meta = BatchMeta(self.fingerprint, tuple(self.statuses), self.segments, self.try_number,
+                         self.try_started, self.done_at_try_start)  # fmt: skip
+        store.set(META_KEY, meta.to_primitives())
 
     def live_state(self) -> dict[str, Any]:
-        """The value of the live key (a copy: compare it with a later one to skip a write that changes nothing)."""
-        return {
-            "v": _VERSION,
-            "fp": self.fingerprint,
-            "jobs": {key: list(job) for key, job in self.flight.items()},
-            "window": self.window.to_list(),
-            "create_after": self.create_after,
-        }
+        """The value of the live key (compare it with a later one to skip a write that changes nothing)."""
+        return LiveState(self.fingerprint, dict(self.flight), self.window, self.create_after).to_primitives()
 
     def save_live(self, store: BatchStore) -> dict[str, Any]:
         """Write the jobs in flight and the window (after every group of creates); return what was written."""
@@ -218,12 +196,12 @@ class Progress:
         store.set(LIVE_KEY, value)
         return value
 
-    def rows(self, store: BatchStore) -> list[list[Any]]:
-        """Every result row written so far, oldest first."""
-        rows: list[list[Any]] = []
+    def rows(self, store: BatchStore) -> list[ResultRow]:
+        """Every result row written so far, oldest first (unreadable ones skipped)."""
+        rows = []
         for n in range(self.segments):
-            rows.extend(store.get(SEGMENT_KEY.format(n)) or [])
+            for value in store.get(SEGMENT_KEY.format(n)) or []:
+                row = ResultRow.from_primitives(value)
+                if row is not None:
+                    rows.append(row)
         return rows
-
-
-__all__ = ["EXISTING", "FAILED", "LIVE_KEY", "META_KEY", "PENDING", "SUCCESS", "BatchStore", "Progress"]
