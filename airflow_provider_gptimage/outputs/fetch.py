@@ -1,7 +1,10 @@
-"""Fetching result images: a bounded-memory, checked, retried download.
+"""Fetching result images: a bounded-memory, checked, retried download with an overall deadline.
 
 Which URLs may be fetched at all is decided first, in :mod:`airflow_provider_gptimage.outputs.urls`
-(also for every redirect, which is followed by hand).
+(also for every redirect, which is followed by hand). The first bytes must be the magic of a PNG, JPEG or
+WebP (anything else is refused before the rest is read); the whole file is then identified by its own
+header (:mod:`~airflow_provider_gptimage.outputs.identify`) before it may be published. Every attempt,
+and every wait between attempts, ends by the image's deadline (:mod:`~airflow_provider_gptimage.outputs.deadline`).
 """
 
 from __future__ import annotations
@@ -13,65 +16,72 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import urljoin
 
 from airflow_provider_gptimage.exceptions import (
+    GPTImageDownloadTimeoutError,
     GPTImageError,
     GPTImageRateLimitError,
     GPTImageResultError,
     GPTImageServiceUnavailableError,
     GPTImageTransportError,
 )
+from airflow_provider_gptimage.outputs.containers import ImageRejected
 from airflow_provider_gptimage.outputs.digest import ParallelSHA256
-from airflow_provider_gptimage.outputs.paths import EXTENSIONS
+from airflow_provider_gptimage.outputs.identify import HEAD_BYTES, ImageInfo, describe, identify, sniff
 from airflow_provider_gptimage.outputs.urls import check_source_url, peer_refused, redact
 from airflow_provider_gptimage.protocol import DOWNLOAD, RetryPolicy, decide_retry, excerpt, parse_retry_after
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_gptimage.outputs.deadline import DownloadDeadline
+
 _EXPIRED_STATUSES = (403, 404, 410)
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
-_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"WEBP", 8, "image/webp"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-)
-_HEAD_BYTES = 16
 
 
 @dataclass(frozen=True)
 class Downloaded:
-    """What one successful download wrote: checked size, digest and type."""
+    """What one successful download wrote: its checked size and digest, and the image it was identified as."""
 
     size: int
     sha256: str
-    content_type: str
-    extension: str
+    image: ImageInfo
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How result images are fetched; one value for every image of a copy.
+
+    :param max_bytes: the largest image accepted.
+    :param chunk_size: bytes read and written at a time.
+    :param timeout: ``requests`` (connect, read) timeout of each socket operation, cut to the time left.
+    :param download_timeout: seconds one image may take in all, retries and waits included.
+    :param policy: retry policy of transient failures (the protocol's ``DOWNLOAD`` decision).
+    :param sleep: waits between retries.
+    :param rand: jitter source in ``[0, 1)``.
+    :param clock: monotonic seconds, for the deadline.
+    """
+
+    max_bytes: int
+    chunk_size: int
+    timeout: Any
+    download_timeout: float
+    policy: RetryPolicy
+    sleep: Callable[[float], None]
+    rand: Callable[[], float]
+    clock: Callable[[], float]
 
 
 class Sink(Protocol):
-    """Where a download writes: reset before every attempt, then written chunk by chunk."""
+    """Where a download writes: reset before every attempt, written chunk by chunk, then read back."""
 
     def reset(self) -> BinaryIO:
         """Drop what an earlier attempt wrote and return an empty, writable file."""
         ...
 
-
-def sniff(head: bytes, content_type: str) -> tuple[str, str] | None:
-    """Return ``(content type, extension)`` when the first bytes or the header say image, else ``None``.
-
-    Magic bytes win over the header. An ``image/*`` header alone is trusted unless the body starts like
-    markup (an HTML or XML error page sent with the wrong type, or SVG, which can carry scripts).
-    """
-    for magic, offset, kind in _MAGIC:
-        if head[offset : offset + len(magic)] == magic and (kind != "image/webp" or head.startswith(b"RIFF")):
-            return kind, EXTENSIONS[kind]
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind.startswith("image/") and "svg" not in kind and not head.lstrip().startswith(b"<"):
-        subtype = "".join(ch for ch in kind[6:] if ch.isalnum())[:8] or "img"
-        return kind, EXTENSIONS.get(kind, subtype)
-    return None
+    def contents(self) -> BinaryIO:
+        """What the last attempt wrote, as a readable, seekable file."""
+        ...
 
 
 def _expired(job_id: str | None, shown: str, why: str) -> GPTImageResultError:
@@ -139,9 +149,13 @@ def download_once(
     max_bytes: int,
     chunk_size: int,
     timeout: Any,
-) -> Downloaded:
-    """Stream one image into ``out``, hashing as it goes; memory holds one chunk at a time.
+    deadline: DownloadDeadline | None = None,
+) -> tuple[int, str]:
+    """Stream one response into ``out``, hashing as it goes; memory holds one chunk at a time.
 
+    :param deadline: also handed the response's socket once the headers are in (see
+        :mod:`~airflow_provider_gptimage.outputs.deadline`); the caller runs this inside its watch.
+    :return: ``(size, sha256)`` of what was written.
     :raises GPTImageResultError: expired URL, not an image, empty, bigger than ``max_bytes`` (final).
     :raises GPTImageTransportError: the connection failed or was cut (retryable).
     :raises GPTImageServiceUnavailableError: 5xx (retryable).
@@ -151,6 +165,9 @@ def download_once(
     shown = redact(url)
     try:
         with contextlib.ExitStack() as stack, _open(session, url, job_id, timeout) as response:
+            sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+            if deadline is not None and sock is not None:
+                deadline.track(sock)
             if response.status_code != 200:
                 raise _status_error(response, job_id, shown)
             declared = _declared_length(response)
@@ -160,14 +177,14 @@ def download_once(
                     f"{max_bytes:,} (max_bytes).",
                     job_id=job_id,
                 )
-            digest, size, head, kind = stack.enter_context(ParallelSHA256()), 0, b"", None
+            digest, size, head, checked = stack.enter_context(ParallelSHA256()), 0, b"", False
             for chunk in response.iter_content(chunk_size):
-                if kind is None:
+                if not checked:
                     head += chunk
-                    if len(head) < _HEAD_BYTES:
+                    if len(head) < HEAD_BYTES:
                         continue
-                    chunk, head = head, b""
-                    kind = _check_kind(chunk, response, job_id, shown)
+                    chunk, head, checked = head, b"", True
+                    _check_head(chunk, response, job_id, shown)
                 size += len(chunk)
                 if size > max_bytes:
                     raise GPTImageResultError(
@@ -177,8 +194,8 @@ def download_once(
                     )
                 digest.update(chunk)
                 out.write(chunk)
-            if kind is None and head:
-                kind = _check_kind(head, response, job_id, shown)
+            if not checked and head:
+                _check_head(head, response, job_id, shown)
                 size += len(head)
                 digest.update(head)
                 out.write(head)
@@ -193,16 +210,16 @@ def download_once(
             f"Result image of job {job_id} at {shown!r} was cut short: {size:,} of {declared:,} bytes.",
             job_id=job_id,
         )
-    if size == 0 or kind is None:
+    if size == 0:
         raise GPTImageResultError(f"Result image of job {job_id} at {shown!r} is empty (0 bytes).", job_id=job_id)
-    return Downloaded(size=size, sha256=digest.hexdigest(), content_type=kind[0], extension=kind[1])
+    return size, digest.hexdigest()
 
 
-def _check_kind(head: bytes, response: requests.Response, job_id: str | None, shown: str) -> tuple[str, str]:
+def _check_head(head: bytes, response: requests.Response, job_id: str | None, shown: str) -> None:
+    """Refuse at once a body that does not start like a PNG, JPEG or WebP (``Content-Type`` is not trusted)."""
+    if sniff(head) is not None:
+        return
     content_type = response.headers.get("Content-Type", "")
-    kind = sniff(head, content_type)
-    if kind is not None:
-        return kind
     try:
         more = response.raw.read(2048, decode_content=True) or b""
     except Exception:  # the body is already judged; a cut connection here changes nothing
@@ -211,39 +228,72 @@ def _check_kind(head: bytes, response: requests.Response, job_id: str | None, sh
     if "expire" in text.lower() or "accessdenied" in text.lower():
         raise _expired(job_id, shown, f"the service answered {content_type or 'a page'!s}: {text}")
     raise GPTImageResultError(
-        f"Result of job {job_id} at {shown!r} is not an image (Content-Type {content_type!r}, body starts "
-        f"{text[:80]!r}). Regenerate the image.",
+        f"Result of job {job_id} at {shown!r} is not an image: it is {describe(head)} (Content-Type "
+        f"{excerpt(content_type)[:60]!r}, body starts {text[:80]!r}). Only PNG, JPEG and WebP are kept; "
+        "regenerate the image.",
+        job_id=job_id,
+    )
+
+
+def _identify(sink: Sink, size: int, job_id: str | None, shown: str) -> ImageInfo:
+    try:
+        return identify(sink.contents(), size)
+    except ImageRejected as exc:
+        raise GPTImageResultError(
+            f"Result image of job {job_id} at {shown!r} was refused: {exc}. Nothing was kept under its name; "
+            "regenerate the image.",
+            job_id=job_id,
+        ) from None
+
+
+def _too_slow(deadline: DownloadDeadline, job_id: str | None, url: str, attempts: int) -> GPTImageDownloadTimeoutError:
+    return GPTImageDownloadTimeoutError(
+        f"Result image of job {job_id} at {redact(url)!r} did not arrive within its download deadline of "
+        f"{deadline.seconds:g} s (download_timeout; {attempts} attempt(s)): the result host is too slow. Retry "
+        "the task while the result URL is valid (about 24 h), or raise download_timeout.",
+        deadline=deadline.seconds,
         job_id=job_id,
     )
 
 
 def download(
-    session: requests.Session,
-    url: str,
-    sink: Sink,
-    *,
-    job_id: str | None,
-    max_bytes: int,
-    chunk_size: int,
-    timeout: Any,
-    policy: RetryPolicy,
-    sleep: Callable[[float], None],
-    rand: Callable[[], float],
+    session: requests.Session, url: str, sink: Sink, *, job_id: str | None, settings: FetchSettings
 ) -> Downloaded:
-    """Download with bounded retries of transient failures, decided by the protocol's retry policy.
+    """Download with bounded retries of transient failures, all within one deadline; identify the image.
 
+    :raises GPTImageDownloadTimeoutError: the deadline passed (during an attempt, or before the next one).
     :raises GPTImageResultError: a final failure, or the last transient one once retries are spent.
     """
+    from airflow_provider_gptimage.outputs.deadline import DownloadDeadline
+
     check_source_url(url, job_id=job_id)
+    deadline = DownloadDeadline(settings.download_timeout, clock=settings.clock)
     failures: list[GPTImageError] = []
     while True:
+        if deadline.expired:
+            raise _too_slow(deadline, job_id, url, len(failures))
         try:
-            return download_once(
-                session, url, sink.reset(), job_id=job_id, max_bytes=max_bytes, chunk_size=chunk_size, timeout=timeout
-            )
+            with deadline.watching():
+                size, sha256 = download_once(
+                    session,
+                    url,
+                    sink.reset(),
+                    job_id=job_id,
+                    max_bytes=settings.max_bytes,
+                    chunk_size=settings.chunk_size,
+                    timeout=deadline.timeout(settings.timeout),
+                    deadline=deadline,
+                )
+            if deadline.fired:  # the watchdog ended the body early: what arrived is not the whole image
+                raise _too_slow(deadline, job_id, url, len(failures) + 1)
+            return Downloaded(size=size, sha256=sha256, image=_identify(sink, size, job_id, redact(url)))
+        except GPTImageDownloadTimeoutError:
+            raise
         except GPTImageError as exc:
+            if deadline.fired:
+                raise _too_slow(deadline, job_id, url, len(failures) + 1) from exc
             failures.append(exc)
-            delay = decide_retry(policy, DOWNLOAD, failures, rand())
+            delay = decide_retry(settings.policy, DOWNLOAD, failures, settings.rand())
             if delay is None:
                 if isinstance(exc, GPTImageResultError):
                     raise
@@ -253,4 +303,10 @@ def download(
                     "or regenerate the image.",
                     job_id=job_id,
                 ) from exc
-            sleep(delay)
+            if delay >= deadline.remaining():
+                raise _too_slow(deadline, job_id, url, len(failures)) from exc
+            settings.sleep(delay)
+        except Exception as exc:
+            if deadline.fired:
+                raise _too_slow(deadline, job_id, url, len(failures) + 1) from exc
+            raise
