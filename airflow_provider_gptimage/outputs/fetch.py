@@ -165,7 +165,7 @@ def download_once(
     shown = redact(url)
     try:
         with contextlib.ExitStack() as stack, _open(session, url, job_id, timeout) as response:
-            sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+            sock = _response_socket(response)
             if deadline is not None and sock is not None:
                 deadline.track(sock)
             if response.status_code != 200:
@@ -213,6 +213,16 @@ def download_once(
     if size == 0:
         raise GPTImageResultError(f"Result image of job {job_id} at {shown!r} is empty (0 bytes).", job_id=job_id)
     return size, digest.hexdigest()
+
+
+def _response_socket(response: requests.Response) -> Any:
+    """The socket a streamed response reads from: its pooled connection's, or (when the server closes the
+    connection after the response, which detaches it from the connection) the one under its file object."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is None:
+        reader = getattr(getattr(response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock
 
 
 def _check_head(head: bytes, response: requests.Response, job_id: str | None, shown: str) -> None:

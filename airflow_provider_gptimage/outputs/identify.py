@@ -124,7 +124,7 @@ def identify(reader: BinaryIO, size: int) -> ImageInfo:
     elif kind == "jpeg":
         check_jpeg_end(reader, size)
         reader.seek(0)
-        width, height = _pillow_size(reader.read(HEADER_BYTES), "JPEG")
+        width, height = _pillow_size(reader.read(HEADER_BYTES), "JPEG", cut=size > HEADER_BYTES)
     else:
         width, height = webp_size(reader, size)
     _check_pixels(kind.upper(), width, height)
@@ -141,9 +141,12 @@ def _check_pixels(kind: str, width: int, height: int) -> None:
         )
 
 
-def _pillow_size(header: bytes, kind: str) -> tuple[int, int]:
-    """Let Pillow parse a header (no pixel data is decoded) and return the size it declares."""
-    from PIL import Image, UnidentifiedImageError
+def _pillow_size(header: bytes, kind: str, *, cut: bool = False) -> tuple[int, int]:
+    """Let Pillow parse a header (no pixel data is decoded) and return the size it declares.
+
+    :param cut: ``header`` is the file's first :data:`HEADER_BYTES`, not all of it.
+    """
+    from PIL import Image
 
     try:
         with warnings.catch_warnings():
@@ -151,14 +154,22 @@ def _pillow_size(header: bytes, kind: str) -> tuple[int, int]:
             with Image.open(io.BytesIO(header), formats=[kind]) as image:
                 if not image.tile:
                     raise ImageRejected(f"its {kind} header ends before the image data")
-                width, height = image.size
-    except ImageRejected:
-        raise
-    except Image.DecompressionBombError:
-        raise ImageRejected(f"its {kind} header claims more than {MAX_PIXELS:,} pixels") from None
-    except UnidentifiedImageError:
-        raise ImageRejected(f"its {kind} header is broken (Pillow cannot read it)") from None
+                return image.size
     except Exception as exc:  # Pillow raises SyntaxError, OSError, struct.error... for broken headers
-        reason = excerpt(str(exc))[:100] or type(exc).__name__
-        raise ImageRejected(f"its {kind} header is broken (Pillow: {reason})") from None
-    return width, height
+        raise _rejection(exc, kind, cut) from None
+
+
+def _rejection(exc: Exception, kind: str, cut: bool) -> ImageRejected:
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(exc, Image.DecompressionBombError):
+        return ImageRejected(f"its {kind} header claims more than {MAX_PIXELS:,} pixels")
+    if cut:
+        return ImageRejected(
+            f"its {kind} header is broken or does not reach the image data within its first {HEADER_BYTES:,} bytes"
+        )
+    if isinstance(exc, ImageRejected):
+        return exc
+    if isinstance(exc, UnidentifiedImageError):
+        return ImageRejected(f"its {kind} header is broken (Pillow cannot read it)")
+    return ImageRejected(f"its {kind} header is broken (Pillow: {excerpt(str(exc))[:100] or type(exc).__name__})")

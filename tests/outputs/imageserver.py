@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import ssl
 import struct
 import threading
 import time
@@ -219,10 +220,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class ImageServer:
-    """The server, run in a daemon thread; :meth:`url` builds the URL of a route."""
+    """The server, run in a daemon thread; :meth:`url` builds the URL of a route.
 
-    def __init__(self) -> None:
+    :param ssl_context: serve HTTPS with this server-side context (URLs then start with ``https``).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._server = _Server()
+        self.scheme = "http"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -235,7 +243,7 @@ class ImageServer:
         return self._server.server_address[1]
 
     def url(self, route: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{route}"
+        return f"{self.scheme}://{host}:{self.port}{route}"
 
     def start(self) -> None:
         self._thread.start()
