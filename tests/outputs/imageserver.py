@@ -17,6 +17,7 @@ Routes (``GET``), each counted in :attr:`ImageServer.hits` by path:
   ``/jpeg-no-eoi.jpg`` and ``/jpeg-late-scan.jpg`` (``image/jpeg``), ``/webp-lying.webp`` (``image/webp``),
   ``/image.svg`` (``image/svg+xml``), ``/image.gif`` (``image/gif``), ``/image.avif`` (``image/avif``),
   ``/bomb.png``, ``/unsized-cut.png`` (a cut PNG without ``Content-Length``, ended by closing);
+* ``/race-1.png``, ``/race-2.png`` two different valid PNGs of the same size (two writers racing);
 * ``/drip.png`` the headers at once, then the PNG one byte every 0.2 s; ``/drip-headers`` even the status
   line and headers one byte every 0.2 s (each gives up after 30 s or when the client goes).
 """
@@ -193,8 +194,12 @@ class _Handler(BaseHTTPRequestHandler):
             route()
 
 
-#: Route -> (body, Content-Type) of the hostile bodies.
+RACE_FIRST, RACE_SECOND = hostile.same_size_pngs()
+
+#: Route -> (body, Content-Type) of the hostile bodies, and of two writers' images of the same size.
 HOSTILE = {
+    "/race-1.png": (RACE_FIRST, "image/png"),
+    "/race-2.png": (RACE_SECOND, "image/png"),
     "/bom-html.png": (hostile.BOM_HTML, "image/png"),
     "/png-garbage.png": (hostile.PNG_GARBAGE, "image/png"),
     "/png-ihdr-only.png": (hostile.PNG_IHDR_ONLY, "image/png"),
