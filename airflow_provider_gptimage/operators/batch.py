@@ -16,6 +16,7 @@ from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidati
 from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
 from airflow_provider_gptimage.operators.batch_steps import absorb, failure_error, progress_line, scan_existing
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.batch import FAILED, build_batch
 from airflow_provider_gptimage.protocol.batch import report as build_report
@@ -46,7 +47,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param requests: items ``{"key", "prompt", "aspect_ratio"?, "resolution"?, "quality"?,
         "output_format"?}`` with unique keys; a list, an XComArg, or a template rendering to one (templated).
     :param max_active_jobs: the account's active-task limit: the initial and largest window.
-    :param destination: folder to copy images into, named ``<key>.<ext>`` (templated).
+    :param destination: folder to copy images into, named ``<key>.<ext>`` (templated). Each key must fit
+        it in bytes (with the temporary name of a copy): checked for every item before any job is created.
+        A folder or prefix that does not exist yet is an empty catalog.
     :param destination_conn_id: connection of the object store of ``destination`` (templated).
     :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
     :param failure_policy: ``fail_fast`` (fail at the first failed item), ``fail_at_end`` (finish the rest,
@@ -68,6 +71,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param persist_every: creates between two writes of the jobs in flight, counted in whole groups. ``1``
         (default) stores the ids after every group; ``n`` saves state writes but a crash may orphan up to
         ``max(n, max_concurrent_creates)`` jobs, which a retry creates (and pays for) again.
+    :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
     """
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
@@ -91,6 +95,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         max_worker_wait: float = 5.0,
         max_concurrent_creates: int = 8,
         persist_every: int = 1,
+        download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -116,14 +121,17 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         self.max_worker_wait = max_worker_wait
         self.max_concurrent_creates = max(1, int(max_concurrent_creates))
         self.persist_every = max(1, int(persist_every))
+        self.download_timeout = download_timeout_seconds(download_timeout)
         if isinstance(requests, list):  # a literal list fails when the DAG is parsed, templates at execution
             self._batch()
 
     # ------------------------------------------------------------------------------------------ entry points
     def execute(self, context: Context) -> dict[str, Any]:
-        """Validate every item (nothing is sent if one is bad), then start or resume the batch."""
-        items = self._batch()
-        folder = self._folder(check=True)
+        """Validate every item and the destination (nothing is sent if one is bad), then start or resume."""
+        folder = self._folder(check=False)
+        items = self._batch(folder)
+        if folder is not None:
+            self._check(folder)
         store = BatchStore(context.get("task_state_store"))  # type: ignore[call-overload]
         if store.backend is None:
             self.log.warning("No task_state_store (Airflow < 3.3): a retry cannot resume this batch's jobs.")
@@ -161,7 +169,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         hook = self._hook(context)
         watched = len(progress.flight)
-        absorb(hook, items, folder, store, progress, ended, task_provenance(context), self.log)
+        absorb(hook, items, folder, store, progress, ended, task_provenance(context), self.log, self.download_timeout)
         if self.failure_policy == "fail_fast" and progress.count(FAILED):
             self._fail(context, items, folder, store, progress)
         settings = CreateSettings(self.max_concurrent_creates, self.persist_every, self.max_worker_wait)
@@ -195,12 +203,18 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         )
 
     # ------------------------------------------------------------------------------------------ helpers
-    def _batch(self) -> list[BatchItem]:
+    def _batch(self, folder: ObjectStoragePath | None = None) -> list[BatchItem]:
+        """Validate the items; with a destination each key is a file name (that fits ``folder``, if given)."""
         key_rule = None
         if self.destination:
-            from airflow_provider_gptimage.outputs import validate_filename
+            from airflow_provider_gptimage.outputs import check_name_fits, validate_filename
 
-            key_rule = validate_filename
+            def key_rule(key: str) -> str:
+                stem = validate_filename(key)
+                if folder is not None:
+                    check_name_fits(stem, folder)
+                return stem
+
         items, warnings = build_batch(self.requests, key_rule=key_rule)
         for warning in warnings[:10]:
             self.log.warning(warning)
@@ -209,12 +223,17 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     def _folder(self, *, check: bool) -> ObjectStoragePath | None:
         if not self.destination:
             return None
-        from airflow_provider_gptimage.outputs import check_destination, resolve_destination
+        from airflow_provider_gptimage.outputs import resolve_destination
 
         folder = resolve_destination(self.destination, self.destination_conn_id or None)
         if check:
-            check_destination(folder)
+            self._check(folder)
         return folder
+
+    def _check(self, folder: ObjectStoragePath) -> None:
+        from airflow_provider_gptimage.outputs import check_destination
+
+        check_destination(folder, download_timeout=self.download_timeout)
 
     def _hook(self, context: Context) -> GPTImageHook:
         from airflow_provider_gptimage.hooks.gptimage import GPTImageHook

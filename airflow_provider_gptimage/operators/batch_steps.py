@@ -44,7 +44,8 @@ def scan_existing(
 
     One listing of the folder finds the candidates (a sidecar named after the key); only those are
     checked with :func:`~airflow_provider_gptimage.outputs.find_existing`, so 10,000 keys cost one listing,
-    not 10,000 reads.
+    not 10,000 reads. A folder or object-store prefix that does not exist yet (nothing written under it) is
+    an empty catalog.
     """
     if folder is None:
         return []
@@ -52,7 +53,7 @@ def scan_existing(
 
     try:
         names = {path.name for path in folder.iterdir()}
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a fresh prefix (no object yet) is an empty catalog
         return []
     rows = []
     for index, item in enumerate(items):
@@ -76,6 +77,7 @@ def keep_outputs(
     http: Any,
     sleep: Callable[[float], None],
     extra: Mapping[str, Any],
+    download_timeout: float,
 ) -> list[str]:
     """Copy a successful job's images to the destination, named by key; return their URIs.
 
@@ -90,7 +92,13 @@ def keep_outputs(
     if found and all(output.job_id == record.job_id for output in found):
         return [output.uri for output in found]
     written = copy_results(
-        record, folder, filename=item.key, session=http, provenance={**extra, "batch_key": item.key}, sleep=sleep
+        record,
+        folder,
+        filename=item.key,
+        session=http,
+        provenance={**extra, "batch_key": item.key},
+        sleep=sleep,
+        download_timeout=download_timeout,
     )
     return [output.uri for output in written]
 
@@ -104,12 +112,14 @@ def absorb(
     ended: list[Mapping[str, Any]],
     provenance: Mapping[str, Any],
     log: logging.Logger | Any,
+    download_timeout: float,
 ) -> None:
     """Keep the jobs that ended: copy successes, note failures; persist even if a copy fails.
 
     :param ended: the trigger's entries (``key``, ``job_id`` and the job's event), see
         :func:`~airflow_provider_gptimage.protocol.events.batch_jobs`.
     :param provenance: facts about the task for the sidecars.
+    :param download_timeout: seconds each image may take to download.
     """
     from airflow_provider_gptimage.outputs.session import download_session
 
@@ -138,7 +148,7 @@ def absorb(
                 continue
             else:
                 record = replace(record, params=items[index].request.body())
-                uris = keep_outputs(record, items[index], folder, http, hook.sleep, provenance)
+                uris = keep_outputs(record, items[index], folder, http, hook.sleep, provenance, download_timeout)
             rows.append(result_row(index, job_id, state, uris, error))
             progress.status[index] = code
             del progress.flight[key]

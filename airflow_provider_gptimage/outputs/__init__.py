@@ -38,19 +38,50 @@ extension follows the format identified from the image itself: ``png``, ``jpg`` 
 
 from __future__ import annotations
 
-from airflow_provider_gptimage.outputs.catalog import OutputFile, find_existing, verify
-from airflow_provider_gptimage.outputs.copy import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_BYTES, copy_results
-from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
-from airflow_provider_gptimage.outputs.identify import ImageInfo, identify, sniff
-from airflow_provider_gptimage.outputs.names import (
-    check_name_fits,
-    output_name,
-    output_names,
-    sidecar_name,
-    validate_filename,
-)
-from airflow_provider_gptimage.outputs.paths import check_destination, path_uri, resolve_destination, uses_rename
-from airflow_provider_gptimage.outputs.urls import check_source_url, redact
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_gptimage.outputs.catalog import OutputFile, find_existing, verify
+    from airflow_provider_gptimage.outputs.copy import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_BYTES, copy_results
+    from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
+    from airflow_provider_gptimage.outputs.identify import ImageInfo, identify, sniff
+    from airflow_provider_gptimage.outputs.names import (
+        check_name_fits,
+        output_name,
+        output_names,
+        sidecar_name,
+        validate_filename,
+    )
+    from airflow_provider_gptimage.outputs.paths import check_destination, path_uri, resolve_destination, uses_rename
+    from airflow_provider_gptimage.outputs.urls import check_source_url, redact
+
+#: Where each name lives; imported on first use (PEP 562), so that importing one small module of this
+#: package (e.g. the operators' ``deadline`` at DAG-parse time) does not import the whole copy machinery.
+_HOMES = {
+    "OutputFile": "catalog",
+    "find_existing": "catalog",
+    "verify": "catalog",
+    "DEFAULT_CHUNK_SIZE": "copy",
+    "DEFAULT_MAX_BYTES": "copy",
+    "copy_results": "copy",
+    "DEFAULT_DOWNLOAD_TIMEOUT": "deadline",
+    "download_timeout_seconds": "deadline",
+    "ImageInfo": "identify",
+    "identify": "identify",
+    "sniff": "identify",
+    "check_name_fits": "names",
+    "output_name": "names",
+    "output_names": "names",
+    "sidecar_name": "names",
+    "validate_filename": "names",
+    "check_destination": "paths",
+    "path_uri": "paths",
+    "resolve_destination": "paths",
+    "uses_rename": "paths",
+    "check_source_url": "urls",
+    "redact": "urls",
+}
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -76,3 +107,12 @@ __all__ = [
     "validate_filename",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

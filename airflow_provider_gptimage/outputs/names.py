@@ -7,6 +7,7 @@ sidecar ``<stem>[-N].json``; on filesystems with a rename, each is first written
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import TYPE_CHECKING
@@ -117,9 +118,14 @@ def _name_limits(folder: ObjectStoragePath) -> tuple[int, int]:
     """(longest name, longest path) in bytes of a folder's file system; the usual values when unknown."""
     if folder.protocol not in LOCAL_PROTOCOLS:
         return NAME_MAX_BYTES, 4096
-    probe = folder.path
-    while probe and not os.path.isdir(probe):  # a folder not created yet: ask its nearest existing parent
-        probe = os.path.dirname(probe.rstrip("/")) if probe != "/" else ""
+    return _local_limits(folder.path)
+
+
+@functools.lru_cache(maxsize=64)
+def _local_limits(path: str) -> tuple[int, int]:
+    probe = path
+    while probe not in ("", "/") and not os.path.isdir(probe):  # not created yet: ask its nearest parent
+        probe = os.path.dirname(probe.rstrip("/"))
     try:
         return os.pathconf(probe or "/", "PC_NAME_MAX"), os.pathconf(probe or "/", "PC_PATH_MAX")
     except (OSError, ValueError, AttributeError):

@@ -11,8 +11,9 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage._compat import current_try, is_stale_resume
 from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix
+from airflow_provider_gptimage.runtime import check_outputs, deadline_after, finish, request_id_prefix
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -41,7 +42,9 @@ class GPTImageTaskSensor(BaseSensorOperator):
     :param max_poll_interval: the longest wait between polls when deferred.
     :param destination: folder to copy the images into (templated); see the operator.
     :param destination_conn_id: connection for the object store of ``destination``.
-    :param filename: base name of the copied image(s) (templated).
+    :param filename: base name of the copied image(s) (templated); checked, with ``destination``, before
+        the wait starts.
+    :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
     """
 
     template_fields: Sequence[str] = ("gptimage_task_id", "destination", "destination_conn_id", "filename")
@@ -59,6 +62,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
         destination: Any = None,
         destination_conn_id: str | None = None,
         filename: str | None = None,
+        download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
@@ -71,6 +75,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.filename = filename
+        self.download_timeout = download_timeout_seconds(download_timeout)
 
     def _job_id(self) -> str:
         job_id = self.gptimage_task_id
@@ -83,10 +88,8 @@ class GPTImageTaskSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Defer to the trigger (default), or poke from the worker like any sensor."""
         job_id = self._job_id()
-        if self.destination:
-            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
-
-            check_destination(resolve_destination(self.destination, self.destination_conn_id or None))
+        if self.destination:  # everything that can fail the copy is checked before the wait
+            check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
@@ -138,4 +141,5 @@ class GPTImageTaskSensor(BaseSensorOperator):
             filename=self.filename,
             provenance={"sensor_task_id": self.task_id},
             log=self.log,
+            download_timeout=self.download_timeout,
         )
