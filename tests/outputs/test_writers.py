@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_gptimage.outputs import check_destination, copy_results, find_existing, resolve_destination
 from airflow_provider_gptimage.outputs import copy as copy_module
+from tests.conftest import REPO
 
 from .imageserver import RACE_FIRST, RACE_SECOND, job_record
 
@@ -151,7 +152,7 @@ def test_a_killed_copy_leaves_a_temporary_file_that_goes_once_abandoned(images, 
         "from tests.outputs.imageserver import job_record\n"
         "copy_results(job_record(sys.argv[1]), resolve_destination(sys.argv[2]), filename='sku', download_timeout=60)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", script, images.url("/drip.png"), str(folder)], env=env)
     try:
         for _ in range(600):  # wait for its temporary file (polling the folder, not timing anything)
