@@ -19,6 +19,29 @@ def has_fs(scheme: str) -> bool:
     return _has_fs(scheme)
 
 
+def mask_secret(secret: str) -> None:
+    """Register ``secret`` with Airflow's secrets masker (and, in a task, the supervisor's): logs show ``***``."""
+    try:
+        from airflow.sdk.log import mask_secret as _mask_secret
+    except ImportError:  # Airflow 3.0
+        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask_secret  # type: ignore[no-redef]
+    _mask_secret(secret)
+
+
+async def amask_secret(secret: str) -> None:
+    """:func:`mask_secret` from a coroutine (the triggerer): never blocks the event loop on the supervisor."""
+    try:
+        from airflow.sdk.log import amask_secret as _amask_secret
+    except ImportError:  # before 3.2: this process's masker only (the trigger's own log lines are masked there)
+        try:
+            from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+        except ImportError:
+            from airflow.sdk._shared.secrets_masker import _secrets_masker  # type: ignore[no-redef]
+        _secrets_masker().add_mask(secret)
+        return
+    await _amask_secret(secret)
+
+
 def current_try(context: Mapping[str, Any]) -> int | None:
     """Return the running try's number (``None`` outside a task instance)."""
     ti = context.get("ti") or context.get("task_instance")

@@ -178,6 +178,16 @@ class GPTImageJobFailedError(GPTImageError):
         self.fail_message = fail_message
 
 
+class GPTImageUnknownStateError(GPTImageJobFailedError):
+    """The job kept reporting a state the provider does not know (neither running nor ended) for too many
+    polls in a row; it is reported instead of being polled until its deadline. It may still end on the
+    service: collect it later with ``GPTImageTaskSensor``."""
+
+    def __init__(self, message: str, *, job_id: str | None, state: str | None = None) -> None:
+        super().__init__(message, job_id=job_id, fail_code=None, fail_message=None)
+        self.state = state
+
+
 class GPTImageTimeoutError(GPTImageError):
     """The job did not end before the deadline. The job itself may still finish (and be billed)."""
 

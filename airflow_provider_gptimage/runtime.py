@@ -11,7 +11,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
-from airflow_provider_gptimage.protocol import JobRecord, PollSchedule, poll_delay, request_id
+from airflow_provider_gptimage.protocol import (
+    MAX_UNKNOWN_STATE_POLLS,
+    JobRecord,
+    PollSchedule,
+    poll_delay,
+    request_id,
+    unknown_state_error,
+)
 from airflow_provider_gptimage.protocol.events import check_finished, result_payload, timeout_message
 
 if TYPE_CHECKING:
@@ -69,7 +76,7 @@ def wait_in_worker(
 
     Both wait ``poll_delay(schedule, n)`` before poll ``n + 1``: a job just created is never done at once.
     """
-    polls, last_state = 0, None
+    polls, unknown, last_state = 0, 0, None
     while True:
         remaining = None if deadline is None else deadline - time.time()
         time.sleep(poll_delay(schedule, polls, remaining=remaining))
@@ -77,6 +84,9 @@ def wait_in_worker(
         polls += 1
         if record.is_finished:
             return check_finished(record)
+        unknown = unknown + 1 if record.is_unknown_state else 0
+        if unknown >= MAX_UNKNOWN_STATE_POLLS:
+            raise unknown_state_error(job_id, record.state, unknown)
         if record.state != last_state:
             log.info("Job %s is %s", job_id, record.state)
             last_state = record.state

@@ -5,8 +5,10 @@ The environment is set at import time, before anything imports airflow.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -83,6 +85,58 @@ needs_batch_start_over_on_retry = pytest.mark.skipif(
 )
 
 from airflow_provider_gptimage.simulator import GPTImageSimulator  # noqa: E402
+
+# ------------------------------------------------------------------ nothing beyond loopback, ever
+#: Connections the guard refused during the running test (the autouse fixture fails the test on any).
+REFUSED_CONNECTS: list[str] = []
+_real_connect, _real_connect_ex, _real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+_LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", socket.gethostname().lower()})
+
+
+def _is_loopback(host: object) -> bool:
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return str(host).lower() in _LOCAL_NAMES
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _guard(real):
+    def connect(sock: socket.socket, address, *args):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            REFUSED_CONNECTS.append(repr(address))
+            raise ConnectionRefusedError(f"test guard: refused to connect to {address!r}; tests stay on loopback")
+        return real(sock, address, *args)
+
+    return connect
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    """Names other than this machine's resolve to nothing: no DNS query leaves the machine either."""
+    if host is not None and not _is_loopback(host):
+        try:
+            ipaddress.ip_address(str(host).split("%", 1)[0])
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"test guard: {host!r} is not resolved in tests") from None
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guard(_real_connect)  # type: ignore[method-assign]
+socket.socket.connect_ex = _guard(_real_connect_ex)  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _stay_on_loopback() -> Iterator[None]:
+    """Fail any test whose code tried to connect beyond loopback (the connection itself was refused)."""
+    REFUSED_CONNECTS.clear()
+    yield
+    if REFUSED_CONNECTS:
+        tried = ", ".join(REFUSED_CONNECTS)
+        REFUSED_CONNECTS.clear()
+        pytest.fail(f"the test tried to connect beyond loopback: {tried}")
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,9 @@ PARSE_TIME = [
     ("quality blank", {**OK, "quality": "  "}, "quality"),
     ("output_format list", {**OK, "output_format": ["png"]}, "output_format"),
     ("output_format dict", {**OK, "output_format": {"f": "png"}}, "output_format"),
+    ("prompt with a lone surrogate", {"prompt": "a calm \ud800 lake"}, "prompt"),
+    ("quality with a lone surrogate", {**OK, "quality": "hi\udfff"}, "quality"),
+    ("output_format with a lone surrogate", {**OK, "output_format": "\udc80png"}, "output_format"),
 ]
 
 

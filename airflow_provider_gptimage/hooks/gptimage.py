@@ -18,13 +18,14 @@ from airflow.providers.http.hooks.http import HttpHook
 from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
 
 from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import mask_secret
 from airflow_provider_gptimage.exceptions import (
     GPTImageAuthError,
     GPTImageError,
     GPTImageNotFoundError,
 )
 from airflow_provider_gptimage.hooks.settings import ConnectionSettings, ashared_settings, read_settings
-from airflow_provider_gptimage.hooks.transport import atransport_error, transport_error
+from airflow_provider_gptimage.hooks.transport import aread_body, atransport_error, read_body, transport_error
 
 if TYPE_CHECKING:
     import ssl
@@ -90,7 +91,9 @@ class GPTImageHook(HttpHook):
         Blocking when the ``verify`` extra names a CA bundle: the file is checked and loaded (once per file
         and process), so a bad one fails here, before any request, on either path.
         """
-        return self._apply(read_settings(conn, self.gptimage_conn_id, conn.extra_dejson))
+        settings = read_settings(conn, self.gptimage_conn_id, conn.extra_dejson)
+        mask_secret(settings.api_key)  # the key as used (stripped), in this process's and the supervisor's logs
+        return self._apply(settings)
 
     def _apply(self, settings: ConnectionSettings) -> str:
         """Use settings read from the connection (logging their warnings, once per hook); return the key."""
@@ -107,7 +110,8 @@ class GPTImageHook(HttpHook):
             "Accept": "application/json",
         }
 
-    def _secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[str, ...]:
+        """The values to scrub from any text shown to users (the key, once the connection was read)."""
         return (self._api_key,) if self._api_key else ()
 
     # ----------------------------------------------------------------------------------------- sync
@@ -128,25 +132,29 @@ class GPTImageHook(HttpHook):
 
     def _request(self, method: str, endpoint: str, operation: str, **kwargs: Any) -> Mapping[str, Any]:
         session = self.get_conn()
+        job_id = (kwargs.get("params") or {}).get("taskId")
         failures: list[GPTImageError] = []
         while True:
             try:
-                response = session.request(
+                with session.request(
                     method,
                     self.base_url + endpoint,
                     headers=self._headers(operation),
                     timeout=self.request_timeout,
                     # Per call: a session's own ``verify`` loses to REQUESTS_CA_BUNDLE, the connection must win.
                     verify=self.tls.requests_verify,
+                    allow_redirects=False,  # a redirect would carry the key elsewhere: refused by the protocol
+                    stream=True,  # the answer is read bounded in size and time, see read_body
                     **kwargs,
-                )
+                ) as response:
+                    raw = read_body(response, operation, self.request_timeout, job_id=job_id)
                 return protocol.parse_envelope(
                     response.status_code,
-                    response.content,
+                    raw,
                     response.headers,
                     operation=operation,
-                    job_id=(kwargs.get("params") or {}).get("taskId"),
-                    secrets=self._secrets(),
+                    job_id=job_id,
+                    secrets=self.secrets(),
                 )
             except requests.RequestException as exc:
                 failures.append(transport_error(operation, exc, self.request_timeout))
@@ -189,15 +197,16 @@ class GPTImageHook(HttpHook):
 
     def submit(self, request: protocol.GenerationRequest) -> str:
         """Send an already validated request (see :func:`~.protocol.build_request`); return the job id."""
+        request = protocol.validated(request)  # a request made by hand gets the same checks, before sending
         data = self._request("POST", protocol.CREATE_ENDPOINT, protocol.CREATE, json=request.body())
-        job_id = protocol.parse_create(data)
+        job_id = protocol.parse_create(data, secrets=self.secrets())
         self.log.info("Created GPT Image job %s", job_id)
         return job_id
 
     def get_task(self, job_id: str) -> protocol.JobRecord:
         """Return the job's current record (one ``recordInfo`` poll, retried on transient faults)."""
         data = self._request("GET", protocol.RECORD_ENDPOINT, protocol.POLL, params={"taskId": job_id})
-        return protocol.parse_record(data, job_id=job_id)
+        return protocol.parse_record(data, job_id=job_id, secrets=self.secrets())
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key without spending credits: poll an id that cannot exist (404 means the key works)."""
@@ -249,6 +258,7 @@ class GPTImageHook(HttpHook):
         import aiohttp
 
         await self.aconfigure()
+        job_id = (kwargs.get("params") or {}).get("taskId")
         failures: list[GPTImageError] = []
         timeout = aiohttp.ClientTimeout(total=self.request_timeout)
         while True:
@@ -259,16 +269,17 @@ class GPTImageHook(HttpHook):
                     headers=self._headers(operation),
                     timeout=timeout,
                     ssl=self._ssl,  # per request too, so a session shared with other connections is safe
+                    allow_redirects=False,  # a redirect would carry the key elsewhere: refused by the protocol
                     **kwargs,
                 ) as response:
-                    raw = await response.read()
+                    raw = await aread_body(response, operation, job_id=job_id)
                 return protocol.parse_envelope(
                     response.status,
                     raw,
                     response.headers,
                     operation=operation,
-                    job_id=(kwargs.get("params") or {}).get("taskId"),
-                    secrets=self._secrets(),
+                    job_id=job_id,
+                    secrets=self.secrets(),
                 )
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 failures.append(atransport_error(operation, exc, self.request_timeout))
@@ -300,7 +311,7 @@ class GPTImageHook(HttpHook):
         data = await self._arequest(
             session, "GET", protocol.RECORD_ENDPOINT, protocol.POLL, deadline, params={"taskId": job_id}
         )
-        return protocol.parse_record(data, job_id=job_id)
+        return protocol.parse_record(data, job_id=job_id, secrets=self.secrets())
 
 
 def new_client_session(limit: int = 100, *, ssl: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:

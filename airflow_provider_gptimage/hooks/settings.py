@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage._compat import amask_secret
 from airflow_provider_gptimage.protocol.connection import verify_names_file
 from airflow_provider_gptimage.tls import aiohttp_ssl
 
@@ -81,8 +82,11 @@ async def afetch_settings(conn_id: str, hook: Any) -> ConnectionSettings:
     conn = await get_async_connection(conn_id, hook=hook)
     extra = await get_async_extra_dejson(conn)
     if verify_names_file(extra):
-        return await asyncio.to_thread(read_settings, conn, conn_id, extra)
-    return read_settings(conn, conn_id, extra)
+        settings = await asyncio.to_thread(read_settings, conn, conn_id, extra)
+    else:
+        settings = read_settings(conn, conn_id, extra)
+    await amask_secret(settings.api_key)  # the key as used (stripped): masked in the triggerer's logs
+    return settings
 
 
 class _Shared:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.outputs.paths import LOCAL_PROTOCOLS, path_uri, uses_rename
+from airflow_provider_gptimage.protocol import MAX_RESULT_URLS
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -23,12 +24,13 @@ _SAFE_NAME = re.compile(r"[^\W][\w.+=@,-]*")
 _UNSAFE_CHARS = re.compile(r"[^\w.+=@,-]", re.ASCII)
 MAX_FILENAME_CHARS = 200
 SIDECAR_SUFFIX = ".json"
-#: Bytes a copy adds to a base name in the longest name it writes: ``-NNN`` (image of a set, up to 999),
-#: then ``.part-`` and 32 hex digits after a leading dot (the temporary name), which is longer than
-#: ``.webp`` or ``.json``.
-TEMP_NAME_EXTRA_BYTES = len("-999") + len("..part-") + 32
-#: The same for object stores, which have no temporary name: ``-NNN`` and ``.webp`` (or ``.json``).
-OBJECT_NAME_EXTRA_BYTES = len("-999") + len(".webp")
+#: The longest suffix of an image of a set: ``-16`` (a job returns at most ``MAX_RESULT_URLS`` images).
+INDEX_SUFFIX = f"-{MAX_RESULT_URLS}"
+#: Bytes a copy adds to a base name in the longest name it writes: the index suffix, then ``.part-`` and
+#: 32 hex digits after a leading dot (the temporary name), which is longer than ``.webp`` or ``.json``.
+TEMP_NAME_EXTRA_BYTES = len(INDEX_SUFFIX) + len("..part-") + 32
+#: The same for object stores, which have no temporary name: the index suffix and ``.webp`` (or ``.json``).
+OBJECT_NAME_EXTRA_BYTES = len(INDEX_SUFFIX) + len(".webp")
 #: The longest file name (one path component) most file systems take, in bytes (NAME_MAX).
 NAME_MAX_BYTES = 255
 #: The longest object key of S3, GCS and Azure Blob Storage, in bytes.
@@ -75,9 +77,9 @@ def validate_filename(filename: str) -> str:
 def check_name_fits(stem: str, folder: ObjectStoragePath) -> None:
     """Check that every name a copy writes for ``stem`` fits the destination, in bytes (UTF-8).
 
-    Local folders and other filesystems with a rename: the temporary name ``.<stem>-NNN.part-<32 hex>``
+    Local folders and other filesystems with a rename: the temporary name ``.<stem>-16.part-<32 hex>``
     must fit the file system's longest name (``NAME_MAX``, usually 255 bytes), and the whole path its
-    longest path. Object stores: the whole key ``<prefix>/<stem>-NNN.webp`` must fit 1,024 bytes.
+    longest path. Object stores: the whole key ``<prefix>/<stem>-16.webp`` must fit 1,024 bytes.
 
     :param stem: the base name, from :func:`validate_filename` (or a job id's).
     :param folder: the destination folder, from :func:`resolve_destination`.

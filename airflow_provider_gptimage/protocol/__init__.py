@@ -2,9 +2,10 @@
 
 Every decision the sync path (requests, in the worker) and the async path (aiohttp, in the triggerer)
 must agree on lives in this package: input validation (:mod:`.inputs`), parsing and error mapping
-(:mod:`.responses`), connection rules (:mod:`.connection`: base URL, key, the ``verify`` extra), retry
-and polling policy (:mod:`.retry`) and the trigger's event contract (:mod:`.events`). The loops around it
-only send, receive and sleep (the file check of a CA bundle path is injected by the caller).
+(:mod:`.responses`, :mod:`.records`), making the service's text safe (:mod:`.text`), connection rules
+(:mod:`.connection`: base URL, key, the ``verify`` extra), retry and polling policy (:mod:`.retry`) and
+the trigger's event contract (:mod:`.events`). The loops around it only send, receive and sleep (the file
+check of a CA bundle path is injected by the caller).
 """
 
 from __future__ import annotations
@@ -29,14 +30,23 @@ from airflow_provider_gptimage.protocol.inputs import (
     build_request,
     is_templated,
     validate_static_arguments,
+    validated,
+)
+from airflow_provider_gptimage.protocol.records import (
+    MAX_RESULT_URLS,
+    MAX_UNKNOWN_STATE_POLLS,
+    JobRecord,
+    parse_create,
+    parse_record,
+    state_kind,
+    unknown_state_error,
 )
 from airflow_provider_gptimage.protocol.responses import (
-    JobRecord,
+    MAX_BODY_BYTES,
+    body_too_large,
     error_for,
     excerpt,
-    parse_create,
     parse_envelope,
-    parse_record,
     parse_retry_after,
     request_id,
 )
@@ -50,6 +60,7 @@ from airflow_provider_gptimage.protocol.retry import (
     decide_retry,
     poll_delay,
 )
+from airflow_provider_gptimage.protocol.text import clean, escape_controls, scrub
 
 __all__ = [
     "CREATE",
@@ -59,7 +70,10 @@ __all__ = [
     "DEFAULT_TLS",
     "DOCUMENTED_ASPECT_RATIOS",
     "DOWNLOAD",
+    "MAX_BODY_BYTES",
     "MAX_PROMPT_CHARS",
+    "MAX_RESULT_URLS",
+    "MAX_UNKNOWN_STATE_POLLS",
     "MODEL",
     "POLL",
     "RECORD_ENDPOINT",
@@ -72,9 +86,12 @@ __all__ = [
     "TLSSettings",
     "api_key_from",
     "base_url_from",
+    "body_too_large",
     "build_request",
+    "clean",
     "decide_retry",
     "error_for",
+    "escape_controls",
     "excerpt",
     "is_templated",
     "parse_create",
@@ -83,6 +100,10 @@ __all__ = [
     "parse_retry_after",
     "poll_delay",
     "request_id",
+    "scrub",
+    "state_kind",
     "tls_settings_from",
+    "unknown_state_error",
     "validate_static_arguments",
+    "validated",
 ]

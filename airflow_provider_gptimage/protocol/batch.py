@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request
+from airflow_provider_gptimage.protocol.text import escape_controls, unicode_problem
 
 #: Fields an item may have.
 ITEM_FIELDS = ("key", "prompt", "aspect_ratio", "resolution", "quality", "output_format")
@@ -82,6 +83,8 @@ def _item(raw: object, key_rule: Callable[[str], str] | None) -> tuple[BatchItem
         return None, f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(ITEM_FIELDS)})", []
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
         return None, f"`key` must be a non-empty string of at most {MAX_KEY_CHARS} characters", []
+    if unicode_problem(key) or escape_controls(key) != key:
+        return None, "`key` must be printable Unicode text (no control characters or lone surrogates)", []
     try:
         if key_rule is not None:
             key_rule(key)

@@ -17,7 +17,8 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageResultError,
     GPTImageTimeoutError,
 )
-from airflow_provider_gptimage.protocol.responses import JobRecord
+from airflow_provider_gptimage.protocol.records import JobRecord
+from airflow_provider_gptimage.protocol.responses import excerpt
 
 SUCCESS = "success"
 FAIL = "fail"
@@ -37,6 +38,17 @@ def error_event(job_id: str, error: GPTImageError) -> dict[str, Any]:
     return {"status": ERROR, "job_id": job_id, "error_type": type(error).__name__, "message": str(error)}
 
 
+def crash_event(job_id: str, exc: BaseException, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``error`` event of a trigger that met an exception it does not handle: a trigger ends with an event,
+    never with a traceback (which would fail the task with nothing to act on)."""
+    error = GPTImageError(
+        f"Polling job {job_id} stopped on an unexpected {type(exc).__name__}: {excerpt(str(exc), secrets=secrets)!r}. "
+        "The job itself is unaffected: retry the task to re-attach to it.",
+        job_id=job_id,
+    )
+    return error_event(job_id, error)
+
+
 def timeout_message(job_id: str, last_state: str | None) -> str:
     """What to tell the user when a job outlives its deadline (the same words for worker and triggerer)."""
     return (
@@ -54,7 +66,7 @@ def check_finished(record: JobRecord) -> JobRecord:
     """Return a successful record with at least one image; raise the typed error otherwise."""
     if record.is_failed:
         raise GPTImageJobFailedError(
-            f"Job {record.job_id} failed on the service: failCode={record.fail_code!r}, "
+            f"Job {record.job_id} failed on the service (state {record.state!r}): failCode={record.fail_code!r}, "
             f"failMsg={record.fail_message!r}. Change the prompt or parameters, or retry later.",
             job_id=record.job_id,
             fail_code=record.fail_code,
@@ -166,13 +178,29 @@ def batch_event(reason: str, jobs: Sequence[Mapping[str, Any]], running: int) ->
     return {"status": BATCH, "reason": reason, "jobs": list(jobs), "running": running}
 
 
+#: The wake-up reason of a batch trigger that stopped on an exception it does not handle.
+CRASHED = "crashed"
+
+
+def batch_crash_event(exc: BaseException, running: int, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The event of a batch trigger that met an exception it does not handle: no job ended, and the task
+    fails with the error (its retry re-attaches to every job in flight, which are kept in its progress)."""
+    message = (
+        f"Watching the batch's jobs stopped on an unexpected {type(exc).__name__}: "
+        f"{excerpt(str(exc), secrets=secrets)!r}. The jobs are unaffected: retry the task to re-attach to them."
+    )
+    return {**batch_event(CRASHED, [], running), "message": message}
+
+
 def batch_jobs(event: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     """Return the job entries of a batch event, each with a ``key`` and a ``job_id``.
 
-    :raises GPTImageError: for an event of another shape.
+    :raises GPTImageError: for an event of another shape, or from a trigger that crashed (its message).
     """
     if not isinstance(event, Mapping) or event.get("status") != BATCH or not isinstance(event.get("jobs"), list):
         raise GPTImageError(f"Unexpected batch trigger event {event!r}: expected status {BATCH!r} with `jobs`.")
+    if event.get("reason") == CRASHED:
+        raise GPTImageError(str(event.get("message")))
     jobs = event["jobs"]
     for job in jobs:
         if not isinstance(job, Mapping) or not isinstance(job.get("key"), str) or job.get("status") not in STATUSES:

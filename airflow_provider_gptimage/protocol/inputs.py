@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_gptimage.exceptions import (
     GPTImageValidationError,
 )
+from airflow_provider_gptimage.protocol.text import unicode_problem
 
 CREATE_ENDPOINT = "/api/v1/jobs/createTask"
 RECORD_ENDPOINT = "/api/v1/jobs/recordInfo"
@@ -63,6 +64,9 @@ def validate_prompt(prompt: object) -> str:
         raise GPTImageValidationError("prompt", "must not be empty or only whitespace")
     if len(prompt) > MAX_PROMPT_CHARS:
         raise GPTImageValidationError("prompt", f"must be at most {MAX_PROMPT_CHARS:,} characters, got {len(prompt):,}")
+    problem = unicode_problem(prompt)
+    if problem:
+        raise GPTImageValidationError("prompt", problem)
     return prompt
 
 
@@ -112,6 +116,9 @@ def validate_passthrough(name: str, value: object) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise GPTImageValidationError(name, "must be a non-empty string when given", value=value)
+    problem = unicode_problem(value)
+    if problem:
+        raise GPTImageValidationError(name, problem)
     return value
 
 
@@ -141,6 +148,22 @@ def build_request(
         model=checked_model,
     )
     return request, warnings
+
+
+def validated(request: GenerationRequest) -> GenerationRequest:
+    """Check a request built elsewhere (e.g. a :class:`GenerationRequest` made by hand) by the same rules.
+
+    :raises GPTImageValidationError: naming the first offending field and its rule.
+    """
+    checked, _ = build_request(
+        request.prompt,
+        aspect_ratio=request.aspect_ratio,
+        resolution=request.resolution,
+        quality=request.quality,
+        output_format=request.output_format,
+        model=request.model,
+    )
+    return checked
 
 
 def validate_static_arguments(arguments: Mapping[str, object]) -> list[str]:

@@ -1,20 +1,20 @@
-"""Answers of the API: the envelope, typed errors by code, job records (pure, tolerant of variations)."""
+"""Answers of the API: the envelope and typed errors by code (pure, tolerant of variations, bounded)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_gptimage.exceptions import (
     GPTImageActiveTaskLimitError,
     GPTImageAPIError,
     GPTImageAuthError,
     GPTImageBadRequestError,
+    GPTImageConfigurationError,
     GPTImageInsufficientCreditsError,
     GPTImageInvalidResponseError,
     GPTImageNotFoundError,
@@ -22,70 +22,12 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageServiceUnavailableError,
     GPTImageUnsupportedError,
 )
-
-STATE_SUCCESS = "success"
-STATE_FAIL = "fail"
+from airflow_provider_gptimage.protocol.text import MAX_DEPTH, clean, depth_exceeds, escape_controls, scrub
 
 _EXCERPT_CHARS = 200
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One job as ``recordInfo`` describes it.
-
-    :param job_id: the API's ``taskId``.
-    :param state: the raw state (``waiting``, ``queuing``, ``generating``, ``success``, ``fail``...).
-    :param result_urls: URLs of the images (on success; they expire, about a day).
-    :param fail_code: ``failCode`` (``None`` when empty).
-    :param fail_message: ``failMsg`` (``None`` when empty).
-    :param cost_time_ms: generation time in milliseconds.
-    :param create_time_ms: epoch milliseconds.
-    :param complete_time_ms: epoch milliseconds.
-    :param model: the model that ran.
-    :param params: the create request echoed back (``param``), decoded.
-    """
-
-    job_id: str
-    state: str
-    result_urls: tuple[str, ...] = ()
-    fail_code: str | None = None
-    fail_message: str | None = None
-    cost_time_ms: int | None = None
-    create_time_ms: int | None = None
-    complete_time_ms: int | None = None
-    model: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-    @property
-    def is_success(self) -> bool:
-        """The job succeeded."""
-        return self.state == STATE_SUCCESS
-
-    @property
-    def is_failed(self) -> bool:
-        """The job failed."""
-        return self.state == STATE_FAIL
-
-    @property
-    def is_finished(self) -> bool:
-        """The job ended; every other state (including unknown ones) counts as running."""
-        return self.state in (STATE_SUCCESS, STATE_FAIL)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return JSON-serialisable primitives (for trigger events and XCom)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["result_urls"] = list(self.result_urls)
-        # A deep copy: mutating the returned dict must not reach into this (frozen) record.
-        data["params"] = copy.deepcopy(dict(self.params))
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> JobRecord:
-        """Rebuild a record from :meth:`to_dict` output."""
-        values = dict(data)
-        values["result_urls"] = tuple(values.get("result_urls") or ())
-        values["params"] = copy.deepcopy(dict(values.get("params") or {}))
-        return cls(**values)
+#: The largest API answer read; a longer one is cut off there and reported (both sync and async paths).
+MAX_BODY_BYTES = 1024 * 1024
+_REDIRECTS = range(300, 400)
 
 
 def _message(body: Mapping[str, Any]) -> str:
@@ -98,11 +40,7 @@ def _message(body: Mapping[str, Any]) -> str:
 def excerpt(raw: bytes | str, *, secrets: tuple[str, ...] = ()) -> str:
     """Return a short, single-line excerpt of a body for an error message, with secrets removed."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    text = " ".join(text.split())
-    # Longest first, so a secret that contains another one is removed whole.
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
+    text = escape_controls(scrub(" ".join(text.split()), secrets))
     return text if len(text) <= _EXCERPT_CHARS else f"{text[:_EXCERPT_CHARS]}..."
 
 
@@ -172,6 +110,51 @@ def error_for(
     )
 
 
+def body_too_large(operation: str, status: int, *, job_id: str | None = None) -> GPTImageInvalidResponseError:
+    """The error of an answer longer than :data:`MAX_BODY_BYTES` (the loops stop reading there; retryable)."""
+    return GPTImageInvalidResponseError(
+        f"{operation} failed: HTTP {status} with an answer longer than {MAX_BODY_BYTES:,} bytes; it was not read "
+        "further. A proxy or a broken service may be answering instead of the API.",
+        status=status,
+        job_id=job_id,
+    )
+
+
+def redirect_error(operation: str, status: int, headers: Mapping[str, str] | None) -> GPTImageConfigurationError:
+    """The error of an API answer that redirects (3xx): API calls never follow redirects.
+
+    A redirect would carry the key to whatever address it names (a cloud metadata endpoint included); an
+    API that redirects is a misconfigured base URL, so the error names where it pointed and what to fix.
+    """
+    location = next((v for k, v in (headers or {}).items() if k.lower() == "location"), "")
+    host = clean(urlsplit(location).hostname or "", limit=80) if location else None
+    where = f"to host {host!r}" if host else "without a usable Location"
+    return GPTImageConfigurationError(
+        f"{operation} failed: the API answered HTTP {status}, a redirect {where}. API calls do not follow "
+        "redirects (the key would travel with them): set the connection's host to the service's own base URL."
+    )
+
+
+def _json_body(raw: bytes) -> Any:
+    """The decoded body, or ``None`` when it is empty, not JSON, nested deeper than :data:`MAX_DEPTH`."""
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except (ValueError, RecursionError):
+        return None
+    return None if depth_exceeds(body) else body
+
+
+def _body_code(body: Mapping[str, Any]) -> int | None:
+    """The body's ``code`` as an int (digits in a string too); ``None`` when absent; ``0`` (an unexpected code)
+    for a number that is not a 3-digit code, so that it is never shown in full."""
+    code = body.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code.strip()) if len(code.strip()) <= 3 else 0
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return code if 100 <= code <= 999 else 0
+
+
 def parse_envelope(
     status: int,
     raw: bytes,
@@ -183,14 +166,15 @@ def parse_envelope(
 ) -> Mapping[str, Any]:
     """Turn one HTTP answer into the body's ``data``, or raise the typed error it means.
 
-    Any body ``code`` other than 200 is an error whatever the HTTP status; a body that is not JSON
-    (an HTML page from a proxy, an empty reply) is reported with its status and a short excerpt.
+    Any body ``code`` other than 200 is an error whatever the HTTP status; a redirect is refused
+    (:func:`redirect_error`); a body that is not a JSON object, or nests deeper than
+    :data:`~.text.MAX_DEPTH` (an HTML page from a proxy, an empty reply, a hostile answer) is reported with
+    its status and a short, scrubbed excerpt. The caller reads at most :data:`MAX_BODY_BYTES` of it.
     """
+    if status in _REDIRECTS:
+        raise redirect_error(operation, status, headers)
     retry_after = parse_retry_after(headers)
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        body = None
+    body = _json_body(raw)
     if not isinstance(body, dict):
         if status >= 400:
             raise error_for(
@@ -203,19 +187,17 @@ def parse_envelope(
             )
         shown = excerpt(raw, secrets=secrets) if raw.strip() else "<empty>"
         raise GPTImageInvalidResponseError(
-            f"{operation} failed: HTTP {status} with a body that is not a JSON object: {shown!r}.",
+            f"{operation} failed: HTTP {status} with a body that is not a JSON object of at most "
+            f"{MAX_DEPTH} levels: {shown!r}.",
             status=status,
             retry_after=retry_after,
             job_id=job_id,
         )
     message = excerpt(_message(body), secrets=secrets)
-    code = body.get("code")
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    if status >= 400 or (isinstance(code, int) and code != 200):
-        effective = code if isinstance(code, int) and code != 200 else status
+    code = _body_code(body)
+    if status >= 400 or (code is not None and code != 200):
         raise error_for(
-            effective,
+            code if code is not None and code != 200 else status,
             status=status,
             message=message,
             retry_after=retry_after,
@@ -230,65 +212,6 @@ def parse_envelope(
             job_id=job_id,
         )
     return data
-
-
-def parse_create(data: Mapping[str, Any]) -> str:
-    """Return the job id from a ``createTask`` answer's ``data``."""
-    job_id = data.get("taskId")
-    if not isinstance(job_id, str) or not job_id.strip():
-        raise GPTImageInvalidResponseError("createTask answered without a `taskId`; the job may or may not exist.")
-    return job_id
-
-
-def _decode_json_field(value: Any) -> Any:
-    if isinstance(value, (bytes, str)):
-        if not str(value).strip():
-            return None
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _blank_to_none(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value in (None, "") else int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def parse_record(data: Mapping[str, Any], *, job_id: str | None = None) -> JobRecord:
-    """Build a :class:`JobRecord` from a ``recordInfo`` answer's ``data``.
-
-    Tolerates ``resultJson`` as a string or an object, ``""`` or ``null`` fail fields, and states
-    beyond the documented ones (they count as running).
-    """
-    record_id = data.get("taskId") or job_id
-    if not isinstance(record_id, str) or not record_id:
-        raise GPTImageInvalidResponseError("recordInfo answered without a `taskId`.", job_id=job_id)
-    state = str(data.get("state") or "unknown").strip().lower()
-    result = _decode_json_field(data.get("resultJson"))
-    urls: tuple[str, ...] = ()
-    if isinstance(result, dict) and isinstance(result.get("resultUrls"), list):
-        urls = tuple(str(u) for u in result["resultUrls"] if isinstance(u, str) and u)
-    params = _decode_json_field(data.get("param"))
-    return JobRecord(
-        job_id=record_id,
-        state=state,
-        result_urls=urls,
-        fail_code=_blank_to_none(data.get("failCode")),
-        fail_message=_blank_to_none(data.get("failMsg")),
-        cost_time_ms=_int_or_none(data.get("costTime")),
-        create_time_ms=_int_or_none(data.get("createTime")),
-        complete_time_ms=_int_or_none(data.get("completeTime")),
-        model=_blank_to_none(data.get("model")),
-        params=params if isinstance(params, dict) else {},
-    )
 
 
 def request_id(*parts: object, limit: int = 200) -> str:

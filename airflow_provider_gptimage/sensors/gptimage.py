@@ -13,6 +13,7 @@ from airflow_provider_gptimage._compat import current_try, is_stale_resume
 from airflow_provider_gptimage.links import GPTImageResultLink
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
+from airflow_provider_gptimage.protocol.text import is_plain_id
 from airflow_provider_gptimage.runtime import check_outputs, deadline_after, finish, request_id_prefix
 
 if TYPE_CHECKING:
@@ -78,12 +79,16 @@ class GPTImageTaskSensor(BaseSensorOperator):
         self.download_timeout = download_timeout_seconds(download_timeout)
 
     def _job_id(self) -> str:
-        job_id = self.gptimage_task_id
-        if not isinstance(job_id, str) or not job_id.strip():
+        job_id = self.gptimage_task_id.strip() if isinstance(self.gptimage_task_id, str) else self.gptimage_task_id
+        if not isinstance(job_id, str) or not is_plain_id(job_id):
             from airflow_provider_gptimage.exceptions import GPTImageValidationError
 
-            raise GPTImageValidationError("gptimage_task_id", "must be a non-empty job id string", value=job_id)
-        return job_id.strip()
+            raise GPTImageValidationError(
+                "gptimage_task_id",
+                "must be a job id: printable, without spaces, at most 256 characters",
+                value=job_id,
+            )
+        return job_id
 
     def execute(self, context: Context) -> Any:
         """Defer to the trigger (default), or poke from the worker like any sensor."""

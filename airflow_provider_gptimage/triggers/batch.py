@@ -13,14 +13,22 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageRateLimitError
-from airflow_provider_gptimage.protocol import POLL, PollSchedule, RetryPolicy, decide_retry
+from airflow_provider_gptimage.protocol import (
+    MAX_UNKNOWN_STATE_POLLS,
+    POLL,
+    PollSchedule,
+    RetryPolicy,
+    decide_retry,
+    unknown_state_error,
+)
 from airflow_provider_gptimage.protocol.events import (
+    batch_crash_event,
     batch_event,
     batch_job_event,
     error_event,
@@ -41,12 +49,13 @@ _POLL_BACKOFF = RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay
 class _Job:
     """What the trigger keeps per watched job (a few fields; thousands fit in little memory)."""
 
-    __slots__ = ("created_at", "due", "errors", "job_id", "key", "state")
+    __slots__ = ("created_at", "due", "errors", "job_id", "key", "state", "unknown")
 
     def __init__(self, key: str, job_id: str, created_at: float, due: float) -> None:
         self.key, self.job_id, self.created_at, self.due = key, job_id, created_at, due
         self.errors: list[GPTImageError] = []
         self.state: str | None = None
+        self.unknown = 0  # polls in a row that reported an unknown state
 
 
 class GPTImageBatchTrigger(BaseTrigger):
@@ -142,7 +151,18 @@ class GPTImageBatchTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the wake-up policy says resume; yield exactly one ``batch`` event."""
+        """Poll until the wake-up policy says resume; yield exactly one ``batch`` event, whatever happens."""
+        hook = self._hook()
+        try:
+            async with contextlib.aclosing(self._watch(hook)) as events:
+                async for event in events:
+                    yield event
+                    return
+        except Exception as exc:  # the safety net: a trigger ends with an event, never a traceback
+            self.log.exception("Watching a batch stopped on an unexpected error")
+            yield TriggerEvent(batch_crash_event(exc, len(self.jobs), hook.secrets()))
+
+    async def _watch(self, hook: Any) -> AsyncGenerator[TriggerEvent, None]:
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
         start = time.time()
         since = start if self.seen_at is None else min(self.seen_at, start)
@@ -152,7 +172,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         first_ended_at: float | None = None
         shortest: float | None = None  # the youngest age at which a job was seen ended
         paused_until = 0.0
-        hook, rng = self._hook(), random.Random()
+        rng = random.Random()
         semaphore = asyncio.Semaphore(self.max_concurrent_polls)
         self.log.info("Watching %d job(s) of a batch", len(running))
         with contextlib.suppress(GPTImageError):  # a bad connection: every poll reports it, ending each job
@@ -229,9 +249,14 @@ class GPTImageBatchTrigger(BaseTrigger):
             return 0.0
         job.errors.clear()
         job.state = result.state
+        job.unknown = job.unknown + 1 if result.is_unknown_state else 0
         if result.is_finished:
             del running[job.job_id]
             ended.append(batch_job_event(job.key, record_event(dataclasses.replace(result, params={}))))
+        elif job.unknown >= MAX_UNKNOWN_STATE_POLLS:
+            del running[job.job_id]
+            error = unknown_state_error(job.job_id, result.state, job.unknown)
+            ended.append(batch_job_event(job.key, error_event(job.job_id, error)))
         else:
             job.due = next_poll_at(schedule, job.created_at, now)
         return 0.0

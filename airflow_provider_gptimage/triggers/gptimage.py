@@ -13,15 +13,28 @@ not restart the clock).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gptimage.exceptions import GPTImageError
-from airflow_provider_gptimage.protocol import PollSchedule, RetryPolicy, poll_delay
-from airflow_provider_gptimage.protocol.events import error_event, record_event, timeout_event, timeout_message
+from airflow_provider_gptimage.protocol import (
+    MAX_UNKNOWN_STATE_POLLS,
+    PollSchedule,
+    RetryPolicy,
+    poll_delay,
+    unknown_state_error,
+)
+from airflow_provider_gptimage.protocol.events import (
+    crash_event,
+    error_event,
+    record_event,
+    timeout_event,
+    timeout_message,
+)
 from airflow_provider_gptimage.triggers.session import shared_client_session
 
 DEFAULT_POLL_INTERVAL = 5.0
@@ -110,10 +123,20 @@ class GPTImageTaskTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the job ends or the deadline passes; yield exactly one event."""
+        """Poll until the job ends or the deadline passes; yield exactly one event, whatever happens."""
         hook = self._hook()
+        try:
+            async with contextlib.aclosing(self._poll(hook)) as events:
+                async for event in events:
+                    yield event
+                    return
+        except Exception as exc:  # the safety net: a trigger ends with an event, never a traceback
+            self.log.exception("Polling job %s stopped on an unexpected error", self.job_id)
+            yield TriggerEvent(crash_event(self.job_id, exc, hook.secrets()))
+
+    async def _poll(self, hook: Any) -> AsyncGenerator[TriggerEvent, None]:
         schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
-        polls, last_state = 0, None
+        polls, unknown, last_state = 0, 0, None
         remaining = self._remaining()
         first_wait = self.first_poll_delay if remaining is None else min(self.first_poll_delay, remaining)
         await asyncio.sleep(max(0.0, first_wait))
@@ -139,6 +162,11 @@ class GPTImageTaskTrigger(BaseTrigger):
                 if record.is_finished:
                     self.log.info("Job %s ended in state %s after %d polls", self.job_id, record.state, polls)
                     yield TriggerEvent(record_event(record))
+                    return
+                unknown = unknown + 1 if record.is_unknown_state else 0
+                if unknown >= MAX_UNKNOWN_STATE_POLLS:
+                    error = unknown_state_error(self.job_id, record.state, unknown)
+                    yield TriggerEvent(error_event(self.job_id, error))
                     return
                 if record.state != last_state:
                     self.log.info("Job %s is %s", self.job_id, record.state)

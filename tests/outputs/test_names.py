@@ -7,7 +7,7 @@ import pytest
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.outputs import check_name_fits, resolve_destination, validate_filename
-from airflow_provider_gptimage.outputs.names import TEMP_NAME_EXTRA_BYTES, default_stem
+from airflow_provider_gptimage.outputs.names import INDEX_SUFFIX, TEMP_NAME_EXTRA_BYTES, default_stem
 
 
 @pytest.mark.parametrize("rendered", ["", "   ", "None", " None ", "\t"])
@@ -22,12 +22,12 @@ def test_the_byte_limit_is_exact_and_the_file_system_agrees(tmp_path):
     room = 255 - TEMP_NAME_EXTRA_BYTES
     longest = "é" * (room // 2)  # two bytes each
     check_name_fits(validate_filename(longest), folder)
-    with (tmp_path / f".{longest}-999.part-{'f' * 32}").open("wb"):  # the file system takes it indeed
+    with (tmp_path / f".{longest}{INDEX_SUFFIX}.part-{'f' * 32}").open("wb"):  # the file system takes it indeed
         pass
     with pytest.raises(GPTImageValidationError, match="name limit"):
         check_name_fits(longest + "éé", folder)
     with pytest.raises(OSError, match="File name too long"):
-        (tmp_path / f".{longest}éé-999.part-{'f' * 32}").open("wb")
+        (tmp_path / f".{longest}éé{INDEX_SUFFIX}.part-{'f' * 32}").open("wb")
 
 
 def test_non_ascii_names_count_utf8_bytes(tmp_path):
@@ -47,10 +47,10 @@ def test_a_folder_not_created_yet_is_measured_on_its_parent(tmp_path):
 
 def test_an_object_key_counts_the_whole_prefix(s3_conn_id):
     short = resolve_destination("s3://bucket/catalog/", conn_id=s3_conn_id)
-    check_name_fits("x" * 200, short)  # no temporary name on object stores: 200 + "-999.webp" fits
+    check_name_fits("x" * 200, short)  # no temporary name on object stores: 200 + "-16.webp" fits
     deep = resolve_destination("s3://bucket/" + "p" * 900 + "/", conn_id=s3_conn_id)
     with pytest.raises(GPTImageValidationError, match="1024-byte key limit"):
-        check_name_fits("é" * 60, deep)  # 120 bytes + 901 of prefix + 9 of suffix
+        check_name_fits("é" * 60, deep)  # 120 bytes + 901 of prefix + 8 of suffix
 
 
 def test_a_default_name_from_the_job_id_is_ascii():

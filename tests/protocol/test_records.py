@@ -61,7 +61,6 @@ def test_documented_answer():
         pytest.param("", (), id="empty-string"),
         pytest.param("   ", (), id="blank-string"),
         pytest.param(None, (), id="null"),
-        pytest.param("{not json", (), id="invalid-json"),
         pytest.param(json.dumps({}), (), id="without-resultUrls"),
         pytest.param(json.dumps({"resultUrls": None}), (), id="resultUrls-null"),
         pytest.param(json.dumps({"resultUrls": URL}), (), id="resultUrls-string-not-list"),
@@ -115,7 +114,12 @@ def test_fail_fields(fail_code, fail_msg, expected_code, expected_msg):
         pytest.param(" Success ", "success", True, True, False, id="padded"),
         pytest.param("fail", "fail", True, False, True, id="fail"),
         pytest.param("FAIL", "fail", True, False, True, id="FAIL-uppercase"),
-        pytest.param("failed", "failed", False, False, False, id="failed-is-not-documented"),
+        pytest.param("failed", "failed", True, False, True, id="failed-is-a-failure-word"),
+        pytest.param("cancelled", "cancelled", True, False, True, id="cancelled"),
+        pytest.param("CANCELED", "canceled", True, False, True, id="canceled-us"),
+        pytest.param("timed_out", "timed_out", True, False, True, id="timed-out"),
+        pytest.param("generation-failed", "generation-failed", True, False, True, id="word-in-a-compound"),
+        pytest.param("failover_pending", "failover_pending", False, False, False, id="not-a-failure-word"),
     ],
 )
 def test_states(state, normalised, finished, success, failed):
@@ -269,3 +273,19 @@ def test_to_dict_of_a_read_only_mapping_of_params():
 
     record = JobRecord(job_id="t", state="waiting", params=MappingProxyType({"input": {"prompt": "p"}}))
     assert json.loads(json.dumps(record.to_dict()))["params"] == {"input": {"prompt": "p"}}
+
+
+@pytest.mark.parametrize("bad", ["{not json", "[" * 5000 + "]" * 5000])
+def test_unreadable_result_json_of_a_success_is_a_retryable_invalid_response(bad):
+    deep = {"resultUrls": [URL]}
+    for _ in range(40):
+        deep = {"x": deep}
+    for result_json in (bad, json.dumps(deep)):
+        with pytest.raises(GPTImageInvalidResponseError) as caught:
+            parse_record(_record(resultJson=result_json))
+        assert caught.value.retryable
+
+
+def test_unreadable_result_json_of_a_running_job_is_ignored():
+    record = parse_record(_record(state="generating", resultJson="{not json"))
+    assert record.result_urls == ()

@@ -216,7 +216,6 @@ HTML = b"<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Ga
         pytest.param(200, b'"success"', GPTImageInvalidResponseError, "success", id="json-string-200"),
         pytest.param(200, b"null", GPTImageInvalidResponseError, "null", id="json-null-200"),
         pytest.param(200, b"200", GPTImageInvalidResponseError, "200", id="json-number-200"),
-        pytest.param(302, b"<a href=/login>moved</a>", GPTImageInvalidResponseError, "moved", id="redirect"),
     ],
 )
 def test_non_object_body_names_status_and_excerpt(status, raw, cls, needle):

@@ -282,3 +282,17 @@ def test_no_reason_counts_before_the_hold_ends_and_the_next_check_waits_for_it()
     assert POLICY.next_check(first_ended_at=100.0, wake_at=None, now=100.0, not_before=101.0) == 101.0
     assert POLICY.next_check(first_ended_at=100.0, wake_at=None, now=110.0, not_before=101.0) == 105.0
     assert POLICY.next_check(first_ended_at=None, wake_at=None, now=110.0, not_before=101.0) is None
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        pytest.param({"key": "sku\n1", "prompt": "p"}, "printable", id="key with a line break"),
+        pytest.param({"key": "sku\x1b[31m", "prompt": "p"}, "printable", id="key with an ANSI escape"),
+        pytest.param({"key": "sku-\ud800", "prompt": "p"}, "printable", id="key with a lone surrogate"),
+        pytest.param({"key": "sku-1", "prompt": "p \udfff"}, "lone surrogate", id="prompt with a lone surrogate"),
+    ],
+)
+def test_build_batch_refuses_keys_and_prompts_that_cannot_be_sent_or_logged(item, words):
+    with pytest.raises(GPTImageValidationError, match=words):
+        build_batch([item])
