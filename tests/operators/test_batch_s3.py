@@ -42,11 +42,15 @@ def test_a_batch_into_an_empty_prefix_then_a_rerun(simulator, monkeypatch, s3_bu
     assert "ETag" in sidecar["stamp"]
     assert simulator.stats().creates == 4
 
+    sidecars = {key: s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() for key in expected[::2]}
+
     simulator.reset()
     second = run(monkeypatch, destination, s3_conn_id)
     assert second.state == "success"
-    assert simulator.stats().create_attempts == 0  # found complete by stamp: nothing generated again
+    assert simulator.stats().create_attempts == 0  # nothing generated again...
     assert (xcom_value(second, "generate")["existing"], keys(s3_client, s3_bucket)) == (4, expected)
+    for key, before in sidecars.items():  # ...found by stamp alone: no digest fallback re-stamped a sidecar
+        assert s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == before
 
 
 def test_a_bucket_with_other_prefixes_is_no_catalog_of_this_one(
