@@ -45,13 +45,26 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.hooks.gptimage"]}],
         "operators": [
-            {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.operators.gptimage"]}
+            {
+                "integration-name": "GPT Image",
+                "python-modules": [
+                    "airflow_provider_gptimage.operators.gptimage",
+                    "airflow_provider_gptimage.operators.batch",
+                    "airflow_provider_gptimage.operators.gallery",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.sensors.gptimage"]}
         ],
         "triggers": [
-            {"integration-name": "GPT Image", "python-modules": ["airflow_provider_gptimage.triggers.gptimage"]}
+            {
+                "integration-name": "GPT Image",
+                "python-modules": [
+                    "airflow_provider_gptimage.triggers.gptimage",
+                    "airflow_provider_gptimage.triggers.batch",
+                ],
+            }
         ],
         "extra-links": ["airflow_provider_gptimage.links.GPTImageResultLink"],
     }

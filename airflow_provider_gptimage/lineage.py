@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 #: ``source`` of the ExternalQuery run facet naming the service's job.
 SOURCE = "gptimage"
+#: Output datasets a batch reports one per image; above this, one per folder.
+MAX_DATASETS = 100
 
 
 def dataset_name(uri: str) -> tuple[str, str]:
@@ -41,7 +43,8 @@ def task_result(task_instance: Any) -> Mapping[str, Any] | None:
 def lineage_for(result: Mapping[str, Any] | None) -> OperatorLineage:
     """Return the lineage of one task result: an output dataset per copy written, and the job id.
 
-    :param result: the task's ``return_value`` (see :func:`~.protocol.events.result_payload`).
+    :param result: the task's ``return_value`` (see :func:`~.protocol.events.result_payload`), or a batch's
+        report (one dataset per image written, or per folder above :data:`MAX_DATASETS`; no job facet).
     """
     from airflow.providers.common.compat.openlineage.facet import ExternalQueryRunFacet, OutputDataset
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -49,11 +52,16 @@ def lineage_for(result: Mapping[str, Any] | None) -> OperatorLineage:
     if not result:
         return OperatorLineage()
     outputs = []
-    for uri in result.get("output_uris") or []:
+    uris = result.get("output_uris") or []
+    if isinstance(result.get("items"), list):  # a batch's report: every item's copies, or its folder
+        uris = [uri for item in result["items"] for uri in item.get("output_uris") or []]
+        if len(uris) > MAX_DATASETS:
+            uris = sorted({uri.rsplit("/", 1)[0] + "/" for uri in uris})
+    for uri in uris:
         namespace, name = dataset_name(str(uri))
         outputs.append(OutputDataset(namespace=namespace, name=name))
     run_facets: dict[str, Any] = {}
-    job_id = result.get("task_id")
+    job_id = result.get("job_id")
     if job_id:
         run_facets["externalQuery"] = ExternalQueryRunFacet(externalQueryId=str(job_id), source=SOURCE)
     return OperatorLineage(outputs=outputs, run_facets=run_facets)

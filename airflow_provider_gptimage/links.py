@@ -15,11 +15,15 @@ if TYPE_CHECKING:
 def image_link(result: Any) -> str:
     """Return where a task's result points: its first copy in ``destination``, else the first result URL.
 
-    :param result: the task's ``return_value`` XCom (see :func:`~.protocol.events.result_payload`).
+    :param result: the task's ``return_value`` XCom (see :func:`~.protocol.events.result_payload`, or a batch's
+        report, :func:`~.protocol.batch.report`: its first item with an image).
     :return: the URI, or ``""`` when the task produced no image (failed, fire-and-forget, still running).
     """
     if not isinstance(result, Mapping):
         return ""
+    items = result.get("items")
+    if isinstance(items, list):  # a batch's report: the first item with an image
+        return next((link for link in map(image_link, items) if link), "")
     for key in ("output_uris", "result_urls"):
         values = result.get(key)
         if isinstance(values, list) and values and isinstance(values[0], str):

@@ -10,23 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
-from airflow_provider_gptimage.protocol import (
-    MAX_UNKNOWN_STATE_POLLS,
-    JobRecord,
-    PollSchedule,
-    poll_delay,
-    request_id,
-    unknown_state_error,
-)
-from airflow_provider_gptimage.protocol.events import check_finished, result_payload, timeout_message
+from airflow_provider_gptimage.protocol import JobRecord, request_id
+from airflow_provider_gptimage.protocol.events import check_finished, result_payload
 
 if TYPE_CHECKING:
     import logging
 
     from airflow.sdk import ObjectStoragePath
-
-    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
 
 def seconds(value: float | timedelta | None) -> float | None:
@@ -62,36 +52,6 @@ def task_provenance(context: Mapping[str, Any]) -> dict[str, Any]:
     """The task instance that wrote an output (dag, run, task, map index), for the provenance sidecars."""
     ti = context.get("ti")
     return {name: getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id", "map_index")}
-
-
-def wait_in_worker(
-    hook: GPTImageHook,
-    job_id: str,
-    *,
-    deadline: float | None,
-    schedule: PollSchedule,
-    log: logging.Logger | Any,
-) -> JobRecord:
-    """Poll in the worker (``deferrable=False``) with the same schedule and protocol code as the trigger.
-
-    Both wait ``poll_delay(schedule, n)`` before poll ``n + 1``: a job just created is never done at once.
-    """
-    polls, unknown, last_state = 0, 0, None
-    while True:
-        remaining = None if deadline is None else deadline - time.time()
-        time.sleep(poll_delay(schedule, polls, remaining=remaining))
-        record = hook.get_task(job_id)
-        polls += 1
-        if record.is_finished:
-            return check_finished(record)
-        unknown = unknown + 1 if record.is_unknown_state else 0
-        if unknown >= MAX_UNKNOWN_STATE_POLLS:
-            raise unknown_state_error(job_id, record.state, unknown)
-        if record.state != last_state:
-            log.info("Job %s is %s", job_id, record.state)
-            last_state = record.state
-        if deadline is not None and deadline - time.time() <= 0:
-            raise GPTImageTimeoutError(timeout_message(job_id, record.state), job_id=job_id)
 
 
 def check_outputs(

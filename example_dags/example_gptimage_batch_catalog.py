@@ -15,8 +15,8 @@ from pathlib import Path
 
 from airflow.sdk import DAG, task
 
-from airflow_provider_gptimage.gallery import GPTImageGalleryOperator
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
+from airflow_provider_gptimage.operators.gallery import GPTImageGalleryOperator
 
 PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output" / "batch-catalog").as_uri()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, task
 
-from airflow_provider_gptimage.gallery import GPTImageGalleryOperator
+from airflow_provider_gptimage.operators.gallery import GPTImageGalleryOperator
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 
 PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"

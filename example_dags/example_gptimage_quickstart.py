@@ -48,7 +48,7 @@ with DAG(
         results = [hero, thumbnail]
         uris = [uri for result in results for uri in result["output_uris"]]
         for result in results:
-            print(f"job {result['task_id']}: {result['state']} in {result['cost_time_ms']} ms")
+            print(f"job {result['job_id']}: {result['state']} in {result['cost_time_ms']} ms")
         for uri in uris:
             print(f"image: {uri}")
         return uris

@@ -106,7 +106,7 @@ def test_with_task_state_store_the_operator_reattaches(operator, request_, simul
 
 
 @pytest.mark.parametrize(
-    "task", [GPTImageGenerateOperator(task_id="op", prompt="p"), GPTImageTaskSensor(task_id="s", gptimage_task_id="j")]
+    "task", [GPTImageGenerateOperator(task_id="op", prompt="p"), GPTImageTaskSensor(task_id="s", job_id="j")]
 )
 def test_a_stale_resume_starts_the_try_afresh(task, monkeypatch):
     # Airflow < 3.1.1 resumes a retry into execute_complete with the previous try's event.

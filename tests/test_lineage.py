@@ -55,13 +55,13 @@ def test_operator_facets_name_each_copy_and_the_job(simulator, monkeypatch, tmp_
     assert Path(output.name).is_file()
     assert lineage.inputs == []
     facet = lineage.run_facets["externalQuery"]
-    assert (facet.externalQueryId, facet.source) == (result["task_id"], "gptimage")
+    assert (facet.externalQueryId, facet.source) == (result["job_id"], "gptimage")
 
 
 def test_sensor_facets_without_destination_only_name_the_job():
     pytest.importorskip("airflow.providers.openlineage")
-    result = {"task_id": "job-1", "state": "success", "result_urls": ["https://x/1.png"], "output_uris": []}
-    sensor = GPTImageTaskSensor(task_id="sense", gptimage_task_id="job-1")
+    result = {"job_id": "job-1", "state": "success", "result_urls": ["https://x/1.png"], "output_uris": []}
+    sensor = GPTImageTaskSensor(task_id="sense", job_id="job-1")
     lineage = sensor.get_openlineage_facets_on_complete(FakeTaskInstance(result, task_id="sense"))
     assert lineage.outputs == []
     assert lineage.run_facets["externalQuery"].externalQueryId == "job-1"
@@ -89,3 +89,38 @@ def test_the_provider_works_without_openlineage(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def _batch_report(n: int) -> dict:
+    items = [
+        {"key": f"sku-{i}", "job_id": f"job-{i}", "state": "success", "output_uris": [f"s3://b/cat/sku-{i}.png"]}
+        for i in range(n)
+    ]
+    return {"total": n, "succeeded": n, "existing": 0, "failed": 0, "not_started": 0, "items": items}
+
+
+def test_batch_facets_name_each_image_or_the_folder_of_a_large_batch():
+    pytest.importorskip("airflow.providers.openlineage")
+    from airflow_provider_gptimage.lineage import MAX_DATASETS
+    from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
+
+    op = GPTImageBatchGenerateOperator(task_id="b", requests=[{"key": "a", "prompt": "p"}])
+    small = op.get_openlineage_facets_on_complete(FakeTaskInstance(_batch_report(3), task_id="b"))
+    assert [(o.namespace, o.name) for o in small.outputs] == [("s3://b", f"cat/sku-{i}.png") for i in range(3)]
+    large = op.get_openlineage_facets_on_complete(FakeTaskInstance(_batch_report(MAX_DATASETS + 1), task_id="b"))
+    assert [(o.namespace, o.name) for o in large.outputs] == [("s3://b", "cat/")]
+
+
+def test_batch_asset_extra_counts_and_lists_what_this_run_wrote():
+    from airflow_provider_gptimage.protocol.batch import MAX_EVENT_URIS, batch_asset_extra
+
+    report = _batch_report(2)
+    report["items"][1]["state"] = "existing"
+    extra = batch_asset_extra(report, "s3://b/cat/")
+    assert extra == {
+        "total": 2, "succeeded": 2, "existing": 0, "failed": 0, "not_started": 0,
+        "output_uris": ["s3://b/cat/sku-0.png"], "destination": "s3://b/cat/",
+    }  # fmt: skip
+    big = batch_asset_extra(_batch_report(MAX_EVENT_URIS + 5))
+    assert len(big["output_uris"]) == MAX_EVENT_URIS
+    assert big["output_uris_truncated"] is True

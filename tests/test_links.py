@@ -6,6 +6,7 @@ import pytest
 
 from airflow_provider_gptimage.get_provider_info import get_provider_info
 from airflow_provider_gptimage.links import GPTImageResultLink, image_link
+from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
 from tests.conftest import run_dag, xcom_value
@@ -22,6 +23,9 @@ LINK_XCOM_KEY = "_link_GPTImageResultLink"
         ({"state": "waiting"}, ""),
         (None, ""),
         ("not a mapping", ""),
+        ({"items": [{"output_uris": []}, {"output_uris": ["s3://b/k2.png"]}]}, "s3://b/k2.png"),
+        ({"items": [{"output_uris": [], "result_urls": ["https://x/k1.png"]}]}, "https://x/k1.png"),
+        ({"items": []}, ""),
     ],
 )
 def test_image_link_prefers_the_copy_then_the_result_url(result, expected):
@@ -31,6 +35,7 @@ def test_image_link_prefers_the_copy_then_the_result_url(result, expected):
 def test_link_is_registered_on_operator_sensor_and_provider_info():
     assert any(isinstance(link, GPTImageResultLink) for link in GPTImageGenerateOperator.operator_extra_links)
     assert any(isinstance(link, GPTImageResultLink) for link in GPTImageTaskSensor.operator_extra_links)
+    assert any(isinstance(link, GPTImageResultLink) for link in GPTImageBatchGenerateOperator.operator_extra_links)
     assert "airflow_provider_gptimage.links.GPTImageResultLink" in get_provider_info()["extra-links"]
     assert GPTImageResultLink().xcom_key == LINK_XCOM_KEY
     assert GPTImageResultLink().name == "Image"

@@ -1,17 +1,17 @@
-"""Hook for the GPT Image 2 job API: authentication, and thin sync/async request loops.
+"""Hook for the GPT Image 2 job API: authentication, the calls of the API, and the worker-side wait.
 
-Every decision (validation, parsing, error mapping, when to retry) is made by
-:mod:`airflow_provider_gptimage.protocol`; this module only sends, receives and sleeps.
+Every decision (validation, parsing, error mapping, when to retry, when to poll) is made by
+:mod:`airflow_provider_gptimage.protocol`; the request loops (:mod:`.loops`) only send, receive and sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
@@ -23,19 +23,21 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageAuthError,
     GPTImageError,
     GPTImageNotFoundError,
+    GPTImageTransportError,
 )
+from airflow_provider_gptimage.hooks.loops import Call, asend, new_client_session, send
 from airflow_provider_gptimage.hooks.settings import ConnectionSettings, ashared_settings, read_settings
-from airflow_provider_gptimage.hooks.transport import aread_body, atransport_error, read_body, transport_error
+from airflow_provider_gptimage.protocol.events import check_finished
 
 if TYPE_CHECKING:
     import ssl
 
     import aiohttp
 
-#: Seconds one HTTP request may take before it counts as a timeout.
-DEFAULT_REQUEST_TIMEOUT = 30.0
 #: The TCP keep-alive of the sync session (the HTTP provider's defaults).
 KEEP_ALIVE = {"idle": 120, "count": 20, "interval": 30}
+#: Seconds ``test_connection`` waits for its one request.
+TEST_TIMEOUT = 10.0
 
 
 class GPTImageHook(HttpHook):
@@ -45,31 +47,35 @@ class GPTImageHook(HttpHook):
     a host with a scheme, such as ``http://127.0.0.1:8089``, is used as is. The extra ``verify`` (``true``,
     ``false`` or the absolute path of a CA bundle) applies to the sync and the async requests alike.
 
+    A hook is a value callers share, not mutate: it is safe to use from several threads at once (one
+    ``requests`` session, built once), and what differs per call (the ``X-Request-ID`` naming a batch item)
+    is an argument of the call.
+
     :param gptimage_conn_id: the connection id (default ``gptimage_default``).
     :param retry_policy: how hard to retry a request (see :class:`~.protocol.RetryPolicy`).
-    :param request_timeout: seconds one HTTP request may take.
+    :param request_timeout: seconds one HTTP request may take in all.
     :param request_id_prefix: the start of every ``X-Request-ID``, naming the caller (e.g. the task
         instance and try), so a support ticket can quote it.
     """
 
     conn_name_attr = "gptimage_conn_id"
-    default_conn_name = "gptimage_default"
+    default_conn_name = protocol.DEFAULT_CONN_ID
     conn_type = "gptimage"
     hook_name = "GPT Image"
     default_host = protocol.DEFAULT_HOST
 
-    #: How the loops wait between retries (tests replace these to run without sleeping).
+    #: How the loops wait between retries and polls (tests replace these to run without sleeping).
     sleep = staticmethod(time.sleep)
     asleep = staticmethod(asyncio.sleep)
     #: Draws the retry jitter; one for every hook (seeding one per hook costs each of thousands of triggers).
-    _rng = random.Random()
+    rng = random.Random()
 
     def __init__(
         self,
         gptimage_conn_id: str = default_conn_name,
         *,
         retry_policy: protocol.RetryPolicy | None = None,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        request_timeout: float = protocol.DEFAULT_REQUEST_TIMEOUT,
         request_id_prefix: str | None = None,
     ) -> None:
         # No keep-alive adapter yet: only the sync path uses one, and get_conn builds it (a triggerer's
@@ -80,33 +86,28 @@ class GPTImageHook(HttpHook):
         self.request_timeout = request_timeout
         self.request_id_prefix = request_id_prefix or f"gptimage-{uuid.uuid4().hex[:12]}"
         self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
         self._api_key: str | None = None
         self.tls: protocol.TLSSettings = protocol.DEFAULT_TLS
         self._ssl: ssl.SSLContext | bool = True  # aiohttp's ``ssl=`` (True: the default trust store)
 
     # ----------------------------------------------------------------------------------------- shared
-    def _configure(self, conn: Any) -> str:
-        """Read base URL, key and TLS settings from a connection; return the key (kept private to this hook).
-
-        Blocking when the ``verify`` extra names a CA bundle: the file is checked and loaded (once per file
-        and process), so a bad one fails here, before any request, on either path.
-        """
-        settings = read_settings(conn, self.gptimage_conn_id, conn.extra_dejson)
-        mask_secret(settings.api_key)  # the key as used (stripped), in this process's and the supervisor's logs
-        return self._apply(settings)
-
-    def _apply(self, settings: ConnectionSettings) -> str:
-        """Use settings read from the connection (logging their warnings, once per hook); return the key."""
+    def _apply(self, settings: ConnectionSettings) -> None:
+        """Use settings read from the connection (logging their warnings, once per hook)."""
         for warning in settings.warnings:
             self.log.warning(warning)
-        self.base_url, self._base_url_initialized, self.tls = settings.base_url, True, settings.tls
-        self._ssl, self._api_key = settings.ssl, settings.api_key
-        return settings.api_key
+        self.base_url, self.tls, self._ssl, self._api_key = (
+            settings.base_url,
+            settings.tls,
+            settings.ssl,
+            settings.api_key,
+        )
 
-    def _headers(self, operation: str) -> dict[str, str]:
+    def headers(self, call: Call) -> dict[str, str]:
+        """The headers of one call: the key as a Bearer token and the call's ``X-Request-ID``."""
         return {
             "Authorization": f"Bearer {self._api_key}",
-            "X-Request-ID": protocol.request_id(self.request_id_prefix, operation),
+            "X-Request-ID": protocol.request_id(call.request_id, call.operation),
             "Accept": "application/json",
         }
 
@@ -114,59 +115,31 @@ class GPTImageHook(HttpHook):
         """The values to scrub from any text shown to users (the key, once the connection was read)."""
         return (self._api_key,) if self._api_key else ()
 
+    def _call(self, operation: str, *, request_id: str | None, job_id: str | None = None, body: Any = None) -> Call:
+        endpoint = protocol.CREATE_ENDPOINT if operation == protocol.CREATE else protocol.RECORD_ENDPOINT
+        method = "POST" if operation == protocol.CREATE else "GET"
+        return Call(method, endpoint, operation, request_id or self.request_id_prefix, job_id, body)
+
     # ----------------------------------------------------------------------------------------- sync
     def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None):
-        """Return the ``requests`` session (built once by the HTTP provider, then reused)."""
-        if self._session is None:
-            conn = self.get_connection(self.gptimage_conn_id)
-            self._configure(conn)
-            if self.adapter is None and self.keep_alive_adapter is None:
-                self.keep_alive_adapter = TCPKeepAliveAdapter(**KEEP_ALIVE)  # what HttpHook mounts by default
-            session = super().get_conn(headers, extra_options)
-            session.auth = None  # the key travels as a Bearer token, never as basic auth
-            session.verify = self.tls.requests_verify  # requests also get it per call (see _request)
-            # HttpHook.get_conn rewrote base_url with its own rules (plain http for a bare host): ours win.
-            self.base_url = protocol.base_url_from(conn.host, schema=conn.schema, port=conn.port)
-            self._session = session
-        return self._session
+        """Return the ``requests`` session (built once, thread-safely, by the HTTP provider; then reused).
 
-    def _request(self, method: str, endpoint: str, operation: str, **kwargs: Any) -> Mapping[str, Any]:
-        session = self.get_conn()
-        job_id = (kwargs.get("params") or {}).get("taskId")
-        failures: list[GPTImageError] = []
-        while True:
-            try:
-                with session.request(
-                    method,
-                    self.base_url + endpoint,
-                    headers=self._headers(operation),
-                    timeout=self.request_timeout,
-                    # Per call: a session's own ``verify`` loses to REQUESTS_CA_BUNDLE, the connection must win.
-                    verify=self.tls.requests_verify,
-                    allow_redirects=False,  # a redirect would carry the key elsewhere: refused by the protocol
-                    stream=True,  # the answer is read bounded in size and time, see read_body
-                    **kwargs,
-                ) as response:
-                    raw = read_body(response, operation, self.request_timeout, job_id=job_id)
-                return protocol.parse_envelope(
-                    response.status_code,
-                    raw,
-                    response.headers,
-                    operation=operation,
-                    job_id=job_id,
-                    secrets=self.secrets(),
-                )
-            except requests.RequestException as exc:
-                failures.append(transport_error(operation, exc, self.request_timeout))
-            except GPTImageError as exc:
-                failures.append(exc)
-            delay = protocol.decide_retry(self.retry_policy, operation, failures, self._rng.random())
-            if delay is None:
-                raise failures[-1]
-            self.log.warning(
-                "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
-            )
-            self.sleep(delay)
+        Blocking when the ``verify`` extra names a CA bundle: the file is checked and loaded (once per file
+        and process), so a bad one fails here, before any request.
+        """
+        with self._session_lock:
+            if self._session is None:
+                conn = self.get_connection(self.gptimage_conn_id)
+                settings = read_settings(conn, self.gptimage_conn_id, conn.extra_dejson)
+                mask_secret(settings.api_key)  # the key as used (stripped), in this process's and the supervisor's logs
+                if self.adapter is None and self.keep_alive_adapter is None:
+                    self.keep_alive_adapter = TCPKeepAliveAdapter(**KEEP_ALIVE)  # what HttpHook mounts by default
+                session = super().get_conn(headers, extra_options)
+                session.auth = None  # the key travels as a Bearer token, never as basic auth
+                session.verify = settings.tls.requests_verify  # requests also get it per call (see loops.send)
+                self._apply(settings)  # after HttpHook.get_conn, whose own base URL rules (plain http) lose
+                self._session = session
+        return self._session
 
     def create_task(
         self,
@@ -177,11 +150,14 @@ class GPTImageHook(HttpHook):
         quality: str | None = None,
         output_format: str | None = None,
         model: str = protocol.MODEL,
+        request_id: str | None = None,
     ) -> str:
         """Create a generation job and return its id; validates every argument before sending anything.
 
         The API has no idempotency key: a create retried after a timeout or a 5xx may pay twice. The
         retry policy's ``ambiguous_create_retries`` (default 1) bounds that, and each such retry is logged.
+
+        :param request_id: names this call in ``X-Request-ID`` instead of the hook's ``request_id_prefix``.
         """
         request, warnings = protocol.build_request(
             prompt,
@@ -193,39 +169,119 @@ class GPTImageHook(HttpHook):
         )
         for warning in warnings:
             self.log.warning(warning)
-        return self.submit(request)
+        return self.submit(request, request_id=request_id)
 
-    def submit(self, request: protocol.GenerationRequest) -> str:
-        """Send an already validated request (see :func:`~.protocol.build_request`); return the job id."""
+    def submit(self, request: protocol.GenerationRequest, *, request_id: str | None = None) -> str:
+        """Send a request (checked again by :func:`~.protocol.validated` first); return the job id.
+
+        :param request_id: names this call in ``X-Request-ID`` instead of the hook's ``request_id_prefix``.
+        """
         request = protocol.validated(request)  # a request made by hand gets the same checks, before sending
-        data = self._request("POST", protocol.CREATE_ENDPOINT, protocol.CREATE, json=request.body())
-        job_id = protocol.parse_create(data, secrets=self.secrets())
+        call = self._call(protocol.CREATE, request_id=request_id, body=request.body())
+        job_id = protocol.parse_create(send(self, self.get_conn(), call), secrets=self.secrets())
         self.log.info("Created GPT Image job %s", job_id)
         return job_id
 
-    def get_task(self, job_id: str) -> protocol.JobRecord:
-        """Return the job's current record (one ``recordInfo`` poll, retried on transient faults)."""
-        data = self._request("GET", protocol.RECORD_ENDPOINT, protocol.POLL, params={"taskId": job_id})
+    def get_task(self, job_id: str, *, request_id: str | None = None) -> protocol.JobRecord:
+        """Return the job's current record (one ``recordInfo`` poll, retried on transient faults).
+
+        :param request_id: names this call in ``X-Request-ID`` instead of the hook's ``request_id_prefix``.
+        """
+        call = self._call(protocol.POLL, request_id=request_id, job_id=job_id)
+        data = send(self, self.get_conn(), call)
         return protocol.parse_record(data, job_id=job_id, secrets=self.secrets())
 
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        schedule: protocol.PollSchedule | None = None,
+        created_at: float | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> protocol.JobRecord:
+        """Poll from the worker until the job ends, by the same rule as the triggers (:func:`~.protocol.poll_step`).
+
+        :param schedule: when to poll (default: every 5 s growing to 30 s).
+        :param created_at: when the job was created (default: now).
+        :param deadline: epoch seconds after which to give up (after one last poll).
+        :param timeout: the limit ``deadline`` stands for (said in the timeout message).
+        :return: the record of the job, which succeeded with at least one image.
+        :raises GPTImageJobFailedError: the job failed.
+        :raises GPTImageTimeoutError: the deadline passed first.
+        :raises GPTImageUnknownStateError: the job kept reporting a state the provider does not know.
+        """
+        from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
+
+        schedule = schedule or protocol.PollSchedule()
+        created_at = time.time() if created_at is None else created_at
+        last_state, last_poll_at, unknown = None, None, 0
+        while True:
+            step = protocol.poll_step(
+                schedule, created_at=created_at, last_poll_at=last_poll_at, now=time.time(), deadline=deadline
+            )
+            if step.action == protocol.polling.WAIT:
+                self.sleep(step.seconds)
+                continue
+            if step.action == protocol.polling.TIMEOUT:
+                raise GPTImageTimeoutError(protocol.timeout_message(job_id, last_state, timeout), job_id=job_id)
+            last_poll_at = time.time()
+            record = self.get_task(job_id)
+            if record.is_finished:
+                return check_finished(record)
+            unknown = unknown + 1 if record.is_unknown_state else 0
+            if unknown >= protocol.MAX_UNKNOWN_STATE_POLLS:
+                raise protocol.unknown_state_error(job_id, record.state, unknown)
+            if record.state != last_state:
+                self.log.info("Job %s is %s", job_id, record.state)
+                last_state = record.state
+
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key without spending credits: poll an id that cannot exist (404 means the key works)."""
-        probe = f"connection-test-{uuid.uuid4()}"
+        """Check the key without spending credits: one poll of an id that cannot exist, with a short timeout.
+
+        A 404 proves the service answered and accepted the key; the message says what was reached.
+        """
+        probe = GPTImageHook(
+            self.gptimage_conn_id, retry_policy=protocol.RetryPolicy(max_attempts=1), request_timeout=TEST_TIMEOUT
+        )
         try:
-            self.get_task(probe)
+            probe.get_task(f"connection-test-{uuid.uuid4()}")
         except GPTImageNotFoundError:
-            return True, "Connection successfully tested: the API key was accepted."
+            return True, f"Connection successfully tested: {probe.base_url} answered and accepted the API key."
         except GPTImageAuthError:
-            return False, "The API key was rejected (HTTP 401): check the connection's password."
+            return False, f"{probe.base_url} answered, but rejected the API key (HTTP 401): check the password."
+        except GPTImageTransportError as exc:
+            where = probe.base_url or "the service"
+            return False, f"Could not reach {where} within {TEST_TIMEOUT:g}s: {exc}"
         except GPTImageError as exc:
-            return False, str(exc)
-        return True, "Connection successfully tested."
+            return False, f"{probe.base_url or 'The service'} answered, but not as the API does: {exc}"
+        finally:
+            probe.close()
+        return True, f"Connection successfully tested: {probe.base_url} answered."
 
     def close(self) -> None:
         """Close the sync session."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    # ------------------------------------------------------------------------------- refused generic calls
+    def run(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused: a generic HTTP call would bypass validation, bounded reads, redirects refusal and typed
+        errors. Use :meth:`create_task`, :meth:`submit`, :meth:`get_task` or :meth:`aget_task`."""
+        raise GPTImageError(
+            "GPTImageHook.run() is not supported: use create_task(), submit(), get_task() or aget_task(), "
+            "which validate, bound and type every call."
+        )
+
+    def run_and_check(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused, as :meth:`run`."""
+        self.run()
+
+    def run_with_advanced_retry(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused, as :meth:`run`: retries are the retry policy's (``retry_policy``)."""
+        self.run()
 
     # ----------------------------------------------------------------------------------------- async
     async def aconfigure(self) -> None:
@@ -246,79 +302,24 @@ class GPTImageHook(HttpHook):
         """
         return self._ssl
 
-    async def _arequest(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        endpoint: str,
-        operation: str,
-        deadline: float | None = None,
-        **kwargs: Any,
-    ) -> Mapping[str, Any]:
-        import aiohttp
-
-        await self.aconfigure()
-        job_id = (kwargs.get("params") or {}).get("taskId")
-        failures: list[GPTImageError] = []
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
-        while True:
-            try:
-                async with session.request(
-                    method,
-                    self.base_url + endpoint,
-                    headers=self._headers(operation),
-                    timeout=timeout,
-                    ssl=self._ssl,  # per request too, so a session shared with other connections is safe
-                    allow_redirects=False,  # a redirect would carry the key elsewhere: refused by the protocol
-                    **kwargs,
-                ) as response:
-                    raw = await aread_body(response, operation, job_id=job_id)
-                return protocol.parse_envelope(
-                    response.status,
-                    raw,
-                    response.headers,
-                    operation=operation,
-                    job_id=job_id,
-                    secrets=self.secrets(),
-                )
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                failures.append(atransport_error(operation, exc, self.request_timeout))
-            except GPTImageError as exc:
-                failures.append(exc)
-            remaining = None if deadline is None else deadline - time.time()
-            delay = protocol.decide_retry(
-                self.retry_policy, operation, failures, self._rng.random(), remaining=remaining
-            )
-            if delay is None:
-                raise failures[-1]
-            self.log.warning(
-                "%s attempt %d failed (%s); retrying in %.1fs", operation, len(failures), failures[-1], delay
-            )
-            await self.asleep(delay)
-
     async def aget_task(
-        self, job_id: str, *, session: aiohttp.ClientSession | None = None, deadline: float | None = None
+        self,
+        job_id: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        deadline: float | None = None,
+        request_id: str | None = None,
     ) -> protocol.JobRecord:
         """Return the job's current record, asynchronously (GET only: safe to repeat).
 
         :param session: an ``aiohttp`` session to reuse across polls; one is opened and closed when omitted.
         :param deadline: epoch seconds after which transient failures are no longer retried.
+        :param request_id: names this call in ``X-Request-ID`` instead of the hook's ``request_id_prefix``.
         """
+        await self.aconfigure()
         if session is None:
-            await self.aconfigure()
             async with new_client_session(ssl=self._ssl) as own:
-                return await self.aget_task(job_id, session=own, deadline=deadline)
-        data = await self._arequest(
-            session, "GET", protocol.RECORD_ENDPOINT, protocol.POLL, deadline, params={"taskId": job_id}
-        )
+                return await self.aget_task(job_id, session=own, deadline=deadline, request_id=request_id)
+        call = self._call(protocol.POLL, request_id=request_id, job_id=job_id)
+        data = await asend(self, session, call, deadline)
         return protocol.parse_record(data, job_id=job_id, secrets=self.secrets())
-
-
-def new_client_session(limit: int = 100, *, ssl: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:
-    """Return an ``aiohttp`` session with a keep-alive connection pool.
-
-    :param ssl: how its connections check certificates (see :attr:`GPTImageHook.aiohttp_ssl`).
-    """
-    import aiohttp
-
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60, ssl=ssl))

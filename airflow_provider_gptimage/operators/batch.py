@@ -13,16 +13,18 @@ from airflow.sdk import BaseOperator
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage._compat import current_try, keep_defer_kwargs, resumed_defer_kwargs
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
+from airflow_provider_gptimage.links import GPTImageResultLink
 from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
 from airflow_provider_gptimage.operators.batch_steps import absorb, failure_error, progress_line, scan_existing
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
-from airflow_provider_gptimage.protocol.batch import FAILED, build_batch
+from airflow_provider_gptimage.protocol.batch import FAILED, batch_asset_extra, build_batch
 from airflow_provider_gptimage.protocol.batch import report as build_report
-from airflow_provider_gptimage.runtime import request_id_prefix, seconds, task_provenance
+from airflow_provider_gptimage.runtime import annotate_asset_events, request_id_prefix, seconds, task_provenance
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
@@ -76,6 +78,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
     ui_color = "#e8f0fe"
+    operator_extra_links = (GPTImageResultLink(),)
 
     def __init__(
         self,
@@ -84,10 +87,10 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         max_active_jobs: int = 5,
         destination: Any = None,
         destination_conn_id: str | None = None,
-        gptimage_conn_id: str = "gptimage_default",
+        gptimage_conn_id: str = protocol.DEFAULT_CONN_ID,
         failure_policy: str = "fail_at_end",
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 30.0,
+        poll_interval: float = protocol.DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = protocol.DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | timedelta | None = timedelta(hours=1),
         wake_fraction: float = 0.25,
         wake_linger: float | None = None,
@@ -105,7 +108,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             )
         if isinstance(max_active_jobs, bool) or not isinstance(max_active_jobs, int) or max_active_jobs < 1:
             raise GPTImageValidationError("max_active_jobs", "must be a positive integer", value=max_active_jobs)
-        protocol.PollSchedule(initial=poll_interval, maximum=max(poll_interval, max_poll_interval))
+        protocol.PollSchedule.of(poll_interval, max_poll_interval)
         self.requests = requests
         self.max_active_jobs = max_active_jobs
         self.destination = destination
@@ -277,4 +280,18 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         if progress.count(FAILED) and self.failure_policy != "report":
             self._fail(context, items, folder, store, progress)
-        return self._report(items, folder, store, progress)
+        report = self._report(items, folder, store, progress)
+        destination = None
+        if folder is not None:
+            from airflow_provider_gptimage.outputs import path_uri
+
+            destination = path_uri(folder)
+        annotate_asset_events(context, self.outlets, batch_asset_extra(report, destination))
+        return report
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Describe for OpenLineage the images written to ``destination`` (one dataset per image, or per folder
+        for a large batch)."""
+        from airflow_provider_gptimage.lineage import lineage_for, task_result
+
+        return lineage_for(task_result(task_instance))

@@ -9,23 +9,19 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import (
     GPTImageActiveTaskLimitError,
     GPTImageBadRequestError,
-    GPTImageError,
     GPTImageRateLimitError,
 )
 from airflow_provider_gptimage.operators.batch_steps import GroupSender
 from airflow_provider_gptimage.protocol.batch import FAILED, result_row
+from airflow_provider_gptimage.protocol.window import pause_after
 
 if TYPE_CHECKING:
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
     from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
     from airflow_provider_gptimage.protocol.batch import BatchItem
-
-#: Pacing of creates after 409/429 (how long to wait; the window logic decides how many to send).
-PACE = protocol.RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay=60.0)
 
 
 @dataclass(frozen=True)
@@ -99,14 +95,12 @@ def create_jobs(
                 progress.window = progress.window.conflict(len(progress.flight))
                 if progress.flight:
                     break  # wait for one of ours to end
-                conflicts: list[GPTImageError] = [answered.conflict] * progress.window.conflicts
-                delay = protocol.decide_retry(PACE, protocol.CREATE, conflicts, rng.random())
-                progress.create_after = time.time() + (delay or PACE.max_delay)
+                delay = pause_after(progress.window.conflicts, answered.conflict.retry_after, rng.random())
+                progress.create_after = time.time() + delay
             elif answered.rate_limited is not None:
                 limited += 1
-                refusals: list[GPTImageError] = [answered.rate_limited] * limited
-                delay = protocol.decide_retry(PACE, protocol.CREATE, refusals, rng.random())
-                progress.create_after = time.time() + (delay or PACE.max_delay)
+                delay = pause_after(limited, answered.rate_limited.retry_after, rng.random())
+                progress.create_after = time.time() + delay
     finally:
         sender.close()
         if rows:

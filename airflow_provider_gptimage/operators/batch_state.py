@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_gptimage.protocol.batch import EXISTING, FAILED, PENDING, SUCCESS, BatchItem, fingerprint
+from airflow_provider_gptimage.protocol.batch import EXISTING, FAILED, PENDING, SUCCESS, BatchItem
+from airflow_provider_gptimage.protocol.batch import batch_fingerprint as fingerprint
 from airflow_provider_gptimage.protocol.window import CreateWindow
 
 META_KEY = "gptimage_batch"

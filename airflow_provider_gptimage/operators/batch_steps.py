@@ -3,7 +3,6 @@ and failures), the sender of create groups, progress and the failure summary."""
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -160,42 +159,30 @@ def absorb(
 
 
 class GroupSender:
-    """Send a group of creates at once, each from its own thread with its own copy of the hook.
+    """Send a group of creates at once, each from its own thread, through the task's one hook (safe to share).
 
-    A copy carries its item's ``X-Request-ID`` prefix (``<task>:<key>``); the copies share the hook's
-    ``requests`` session (its connection pool is thread-safe). With ``width`` 1 the creates are sent one
-    by one from the calling thread, as the operator did before groups existed.
+    Each create names its item in ``X-Request-ID`` (``<task>:<key>``), as an argument of the call. With
+    ``width`` 1 the creates are sent one by one from the calling thread.
 
     :param hook: the task's hook (its ``request_id_prefix`` names the task instance).
     :param width: the most creates in flight at once (``max_concurrent_creates``).
     """
 
     def __init__(self, hook: GPTImageHook, width: int) -> None:
-        self.hook, self.width, self.prefix = hook, max(1, int(width)), hook.request_id_prefix
+        self.hook, self.width = hook, max(1, int(width))
         self._pool: ThreadPoolExecutor | None = None
-        self._clones: list[GPTImageHook] = []
 
     def submit(self, items: list[BatchItem]) -> list[tuple[str | Exception, float]]:
         """Create a job for each item; return, in order, its job id or the error, and when it was answered."""
         if len(items) > self.width:
             raise ValueError(f"a group of {len(items)} creates exceeds the width {self.width}")
         if len(items) == 1:
-            self.hook.request_id_prefix = f"{self.prefix}:{items[0].key}"
-            try:
-                return [_send(self.hook, items[0])]
-            finally:
-                self.hook.request_id_prefix = self.prefix
+            return [_send(self.hook, items[0])]
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            self.hook.get_conn()  # configure once (connection, session), then share it with the copies
-            self._clones = [copy.copy(self.hook) for _ in range(self.width)]
             self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="gptimage-create")
-        futures = []
-        for clone, item in zip(self._clones, items, strict=False):
-            clone.request_id_prefix = f"{self.prefix}:{item.key}"
-            futures.append(self._pool.submit(_send, clone, item))
-        return [future.result() for future in futures]
+        return [future.result() for future in [self._pool.submit(_send, self.hook, item) for item in items]]
 
     def close(self) -> None:
         """Wait for creates still in flight (their ids are lost if the caller stopped) and end the threads."""
@@ -206,7 +193,7 @@ class GroupSender:
 
 def _send(hook: GPTImageHook, item: BatchItem) -> tuple[str | Exception, float]:
     try:
-        return hook.submit(item.request), time.time()
+        return hook.submit(item.request, request_id=f"{hook.request_id_prefix}:{item.key}"), time.time()
     except Exception as exc:  # handed back: the caller decides per item, after storing the group's ids
         return exc, time.time()
 

@@ -23,8 +23,8 @@ from airflow_provider_gptimage.runtime import (
     deadline_after,
     finish,
     request_id_prefix,
+    seconds,
     task_provenance,
-    wait_in_worker,
 )
 
 if TYPE_CHECKING:
@@ -100,11 +100,11 @@ class GPTImageGenerateOperator(BaseOperator):
         quality: str | None = None,
         output_format: str | None = None,
         model: str = protocol.MODEL,
-        gptimage_conn_id: str = "gptimage_default",
+        gptimage_conn_id: str = protocol.DEFAULT_CONN_ID,
         wait_for_completion: bool = True,
         deferrable: bool = True,
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 30.0,
+        poll_interval: float = protocol.DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = protocol.DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | timedelta | None = timedelta(hours=1),
         destination: Any = None,
         destination_conn_id: str | None = None,
@@ -132,7 +132,7 @@ class GPTImageGenerateOperator(BaseOperator):
         # Static arguments fail when the DAG is parsed; templated ones are checked at execution.
         for warning in protocol.validate_static_arguments(self._request_arguments()):
             self.log.warning(warning)
-        protocol.PollSchedule(initial=poll_interval, maximum=max(poll_interval, max_poll_interval))
+        protocol.PollSchedule.of(poll_interval, max_poll_interval)  # a bad schedule fails at parse time
 
     def _request_arguments(self) -> dict[str, Any]:
         return {
@@ -169,12 +169,13 @@ class GPTImageGenerateOperator(BaseOperator):
             return self._finish(record, context)
         if not self.wait_for_completion:
             return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
-        deadline = deadline_after(self.timeout, created_at)
+        deadline, limit = deadline_after(self.timeout, created_at), seconds(self.timeout)
         if not self.deferrable:
-            schedule = protocol.PollSchedule(self.poll_interval, max(self.poll_interval, self.max_poll_interval))
-            return self._finish(
-                wait_in_worker(hook, job_id, deadline=deadline, schedule=schedule, log=self.log), context
+            schedule = protocol.PollSchedule.of(self.poll_interval, self.max_poll_interval)
+            record = hook.wait_for_job(
+                job_id, schedule=schedule, created_at=created_at, deadline=deadline, timeout=limit
             )
+            return self._finish(record, context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 
         self.log.info("Deferring while job %s is generated", job_id)
@@ -186,6 +187,8 @@ class GPTImageGenerateOperator(BaseOperator):
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 request_id_prefix=hook.request_id_prefix,
+                created_at=created_at,
+                timeout=limit,
             ),
             method_name="execute_complete",
             kwargs={"deferred_in_try": current_try(context)},
@@ -223,7 +226,7 @@ class GPTImageGenerateOperator(BaseOperator):
         return None if found is None else [item.to_dict() for item in found]
 
     def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
-        extra = {"job_id": payload.get("task_id"), "output_uris": payload.get("output_uris", [])}
+        extra = {"job_id": payload.get("job_id"), "output_uris": payload.get("output_uris", [])}
         annotate_asset_events(context, self.outlets, extra)
         return payload
 
@@ -245,7 +248,7 @@ class GPTImageGenerateOperator(BaseOperator):
     ) -> tuple[str, float, protocol.JobRecord | None]:
         """Return (job id, creation time, record if known), re-attaching to this task's earlier job if any."""
         store = context.get("task_state_store")  # type: ignore[call-overload]
-        fingerprint = hashlib.sha256(json.dumps(request.body(), sort_keys=True).encode()).hexdigest()
+        fingerprint = protocol.fingerprint(request)
         if store is None:
             self.log.warning(
                 "This Airflow has no task_state_store (Airflow < 3.3): a retry cannot re-attach to the job "
@@ -253,7 +256,7 @@ class GPTImageGenerateOperator(BaseOperator):
             )
         else:
             saved = store.get(STATE_KEY)
-            if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint and saved.get("job_id"):
+            if isinstance(saved, dict) and _same_request(saved.get("fingerprint"), request) and saved.get("job_id"):
                 record = self._saved_job(hook, str(saved["job_id"]))
                 if record is not None:
                     created = saved.get("created_at")
@@ -276,3 +279,10 @@ class GPTImageGenerateOperator(BaseOperator):
             return None
         self.log.info("Re-attaching to job %s from an earlier try (state %s)", job_id, record.state)
         return record
+
+
+def _same_request(stored: object, request: protocol.GenerationRequest) -> bool:
+    """Whether a stored fingerprint names ``request``: :func:`~.protocol.fingerprint`, or the digest 0.1.0
+    stored (SHA-256 of the body as ``json.dumps(sort_keys=True)``), so a retry across the upgrade re-attaches."""
+    legacy = hashlib.sha256(json.dumps(request.body(), sort_keys=True).encode()).hexdigest()
+    return stored in (protocol.fingerprint(request), legacy)

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageValidationError
-from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request
+from airflow_provider_gptimage.protocol.inputs import GenerationRequest, build_request, fingerprint
 from airflow_provider_gptimage.protocol.text import escape_controls, unicode_problem
 
 #: Fields an item may have.
@@ -44,10 +44,15 @@ class BatchItem:
     request: GenerationRequest
 
     @cached_property
+    def fingerprint(self) -> str:
+        """The request's :func:`~.inputs.fingerprint`: tells a re-attached job apart from one made for an
+        edited item."""
+        return fingerprint(self.request)
+
+    @property
     def digest(self) -> str:
-        """A short hash of the request: tells a re-attached job apart from one made for an edited item."""
-        body = json.dumps(self.request.body(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()[:12]
+        """The first 12 characters of :attr:`fingerprint`, as progress stored by 0.1.0 names a request."""
+        return self.fingerprint[:12]
 
 
 def decode_requests(requests: object) -> object:
@@ -144,7 +149,7 @@ def build_batch(requests: object, *, key_rule: Callable[[str], str] | None = Non
     return items, warnings
 
 
-def fingerprint(items: Sequence[BatchItem]) -> str:
+def batch_fingerprint(items: Sequence[BatchItem]) -> str:
     """A hash of the whole batch (keys and requests, in order): persisted progress is reused only for it."""
     digest = hashlib.sha256()
     for item in items:
@@ -199,3 +204,23 @@ def report(
         "not_started": len(items) - status.count(SUCCESS) - status.count(EXISTING) - status.count(FAILED),
     }
     return {**totals, "items": entries}
+
+
+#: Output URIs listed at most in a batch's asset event (the report in XCom lists them all).
+MAX_EVENT_URIS = 1000
+
+
+def batch_asset_extra(report: Mapping[str, Any], destination: str | None = None) -> dict[str, Any]:
+    """The ``extra`` of the asset events a batch emits: its totals and the images it wrote in this run.
+
+    :param report: the batch's :func:`report`.
+    :param destination: the URI of the destination folder, if any.
+    """
+    written = [uri for item in report["items"] if item["state"] == STATE_SUCCESS for uri in item["output_uris"]]
+    extra: dict[str, Any] = {k: report[k] for k in ("total", "succeeded", "existing", "failed", "not_started")}
+    extra["output_uris"] = written[:MAX_EVENT_URIS]
+    if len(written) > MAX_EVENT_URIS:
+        extra["output_uris_truncated"] = True
+    if destination is not None:
+        extra["destination"] = destination
+    return extra

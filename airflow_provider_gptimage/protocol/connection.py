@@ -13,6 +13,8 @@ from airflow_provider_gptimage.exceptions import (
 )
 
 DEFAULT_HOST = "https://aigptimage.com"
+#: The connection every hook, operator, sensor and trigger uses unless told otherwise.
+DEFAULT_CONN_ID = "gptimage_default"
 
 
 def base_url_from(host: str | None, *, schema: str | None = None, port: int | None = None) -> str:

@@ -17,6 +17,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageResultError,
     GPTImageTimeoutError,
 )
+from airflow_provider_gptimage.protocol.polling import timeout_message
 from airflow_provider_gptimage.protocol.records import JobRecord
 from airflow_provider_gptimage.protocol.responses import excerpt
 
@@ -49,17 +50,10 @@ def crash_event(job_id: str, exc: BaseException, secrets: tuple[str, ...] = ()) 
     return error_event(job_id, error)
 
 
-def timeout_message(job_id: str, last_state: str | None) -> str:
-    """What to tell the user when a job outlives its deadline (the same words for worker and triggerer)."""
-    return (
-        f"Job {job_id} did not finish before its deadline (last state: {last_state or 'unknown'}). The service "
-        "may still finish and bill it; poll it with GPTImageTaskSensor to collect the image."
-    )
-
-
-def timeout_event(job_id: str, last_state: str | None, timeout_message: str) -> dict[str, Any]:
-    """The event for a job that did not end before its deadline."""
-    return {"status": TIMEOUT, "job_id": job_id, "last_state": last_state, "message": timeout_message}
+def timeout_event(job_id: str, last_state: str | None, timeout: float | None = None) -> dict[str, Any]:
+    """The event for a job that did not end before its deadline (``timeout``: the limit, when known)."""
+    message = timeout_message(job_id, last_state, timeout)
+    return {"status": TIMEOUT, "job_id": job_id, "last_state": last_state, "message": message}
 
 
 def check_finished(record: JobRecord) -> JobRecord:
@@ -124,7 +118,7 @@ def result_payload(record: JobRecord, outputs: Sequence[Mapping[str, Any]] | Non
     """
     outputs = list(outputs or [])
     return {
-        "task_id": record.job_id,
+        "job_id": record.job_id,
         "state": record.state,
         "result_urls": list(record.result_urls),
         "output_uris": [str(o["uri"]) for o in outputs],
@@ -142,7 +136,7 @@ def existing_payload(outputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The task's return value when its outputs were found complete and no job was created."""
     first = outputs[0] if outputs else {}
     return {
-        "task_id": first.get("job_id"),
+        "job_id": first.get("job_id"),
         "state": "success",
         "result_urls": [],
         "output_uris": [str(o["uri"]) for o in outputs],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +51,17 @@ class GenerationRequest:
             if value is not None:
                 inputs[key] = value
         return {"model": self.model, "input": inputs}
+
+
+def fingerprint(request: GenerationRequest) -> str:
+    """The fingerprint of a request: SHA-256 (hex) of its body (model and every input field) as canonical JSON.
+
+    Two requests that would make the same image have the same fingerprint; any change of prompt or
+    parameter changes it. Everything that compares requests (re-attaching a retry to its job, a batch's
+    progress, the catalog's "unchanged" test) compares this.
+    """
+    canonical = json.dumps(request.body(), sort_keys=True, separators=(",", ":"))  # ASCII: \u escapes
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def is_templated(value: object) -> bool:

@@ -1,13 +1,12 @@
-"""Retry and polling decisions, as pure functions (no sleeping, no clock, no randomness of their own).
+"""Retry decisions, as pure functions (no sleeping, no clock, no randomness of their own).
 
 The sync loop (requests, in the worker) and the async loop (aiohttp, in the triggerer) both ask
-:func:`decide_retry` what to do after a failure and :func:`poll_delay` how long to wait between polls;
-they only differ in how they sleep.
+:func:`decide_retry` what to do after a failed request; they only differ in how they sleep. (When to
+poll a job is :mod:`.polling`'s decision; how to pace creates after 409/429 is :mod:`.window`'s.)
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,9 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageServiceUnavailableError,
     GPTImageTransportError,
 )
+
+#: Seconds one HTTP request to the API may take in all before it counts as a (transient) timeout.
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 CREATE = "createTask"
 POLL = "recordInfo"
@@ -69,7 +71,7 @@ def may_have_been_processed(error: GPTImageError) -> bool:
     return False
 
 
-def _grown(start: float, factor: float, steps: int, cap: float) -> float:
+def grown(start: float, factor: float, steps: int, cap: float) -> float:
     """Return ``min(cap, start * factor**steps)`` without overflowing for a large ``steps``."""
     try:
         value = start * factor**steps
@@ -84,8 +86,23 @@ def backoff_delay(policy: RetryPolicy, attempt: int, rand: float) -> float:
     :param attempt: the number of the attempt that just failed (1 for the first).
     :param rand: a number in ``[0, 1)`` supplied by the caller.
     """
-    base = _grown(policy.initial_delay, policy.multiplier, max(0, attempt - 1), policy.max_delay)
-    return base * (1 - policy.jitter) + base * policy.jitter * rand
+    return backoff(
+        attempt, rand, initial=policy.initial_delay, cap=policy.max_delay, multiplier=policy.multiplier,
+        jitter=policy.jitter,
+    )  # fmt: skip
+
+
+def backoff(
+    attempt: int, rand: float, *, initial: float, cap: float, multiplier: float = 2.0, jitter: float = 0.25
+) -> float:
+    """Capped exponential backoff with jitter: ``initial * multiplier**(attempt - 1)``, at most ``cap``, of
+    which the fraction ``jitter`` is drawn at random.
+
+    :param attempt: the number of the attempt that just failed (1 for the first).
+    :param rand: a number in ``[0, 1)`` supplied by the caller.
+    """
+    base = grown(initial, multiplier, max(0, attempt - 1), cap)
+    return base * (1 - jitter) + base * jitter * rand
 
 
 def decide_retry(
@@ -122,38 +139,4 @@ def decide_retry(
         delay = min(retry_after, policy.max_retry_after) * (1 + 0.1 * rand)
     if remaining is not None and delay >= remaining:
         return None
-    return delay
-
-
-@dataclass(frozen=True)
-class PollSchedule:
-    """Adaptive polling: a few seconds first, backing off to a cap (most jobs take 15-90 s).
-
-    :param initial: seconds before the first poll after creation.
-    :param maximum: the longest wait between two polls.
-    :param factor: growth of the wait per poll.
-    """
-
-    initial: float = 5.0
-    maximum: float = 30.0
-    factor: float = 1.5
-
-    def __post_init__(self) -> None:
-        finite = all(math.isfinite(v) for v in (self.initial, self.maximum, self.factor))
-        if not finite or self.initial <= 0 or self.maximum < self.initial or self.factor < 1:
-            raise ValueError(
-                "poll schedule needs finite values with 0 < initial <= maximum and factor >= 1, "
-                f"got initial={self.initial}, maximum={self.maximum}, factor={self.factor}"
-            )
-
-
-def poll_delay(schedule: PollSchedule, polls_done: int, *, remaining: float | None = None) -> float:
-    """Seconds to wait before the next poll.
-
-    :param polls_done: polls already sent for this job.
-    :param remaining: seconds left before the deadline; the wait never goes past it.
-    """
-    delay = _grown(schedule.initial, schedule.factor, polls_done, schedule.maximum)
-    if remaining is not None:
-        delay = max(0.0, min(delay, remaining))
     return delay

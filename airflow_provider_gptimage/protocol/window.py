@@ -1,4 +1,4 @@
-"""Batch pacing as pure functions: the adaptive create window (AIMD), the trigger's wake-up rule, poll timing.
+"""Batch pacing as pure functions: the adaptive create window (AIMD), pauses after refusals, the wake-up rule.
 
 Nothing here sleeps, reads a clock or draws a random number: callers pass ``now`` and ``rand``.
 
@@ -13,7 +13,8 @@ keeps at most ``size`` of its jobs in flight. It starts at the user's ``max_acti
   exponential backoff before the next try.
 
 A 429 (rate limit) does not touch the window (it limits requests, not jobs): creates pause for
-``Retry-After`` plus jitter (see :func:`~airflow_provider_gptimage.protocol.retry.decide_retry`).
+``Retry-After`` plus jitter (:func:`pause_after`, which also paces creates after a 409 with nothing in
+flight, and a job's polls after they fail).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from airflow_provider_gptimage.protocol.retry import PollSchedule, poll_delay
+from airflow_provider_gptimage.protocol.retry import DEFAULT_POLICY, backoff
 
 #: Reasons a batch trigger wakes the task, in :meth:`WakePolicy.reason`'s order of precedence.
 WAKE_ALL = "all"
@@ -178,17 +179,17 @@ class WakePolicy:
         return min(times) if times else None
 
 
-def next_poll_at(schedule: PollSchedule, created_at: float, now: float) -> float:
-    """The first poll time after ``now`` of a job created at ``created_at``, on the job's own schedule.
+def pause_after(refusals: int, retry_after: float | None, rand: float, *, cap: float = 60.0) -> float:
+    """Seconds to pause creates (or a job's polls) after ``refusals`` refusals in a row (409, 429, a failed poll).
 
-    Polls fall at ``created_at + initial``, then every wait of :func:`poll_delay` (growing to ``maximum``).
-    Deriving the time from the job's age, not from a poll counter, lets a new trigger (the next window, a
-    triggerer restart) take over old and new jobs without polling them all at once or starting over.
+    The service's ``Retry-After`` wins (capped at :attr:`~.retry.RetryPolicy.max_retry_after`, plus up to 10 %
+    jitter so a fleet does not come back in one instant); without it, capped exponential backoff from 1 s.
+
+    :param refusals: refusals in a row so far, this one included (1 for the first).
+    :param retry_after: the service's ``Retry-After`` in seconds, if it sent one.
+    :param rand: a number in ``[0, 1)`` supplied by the caller.
+    :param cap: the longest backoff without ``Retry-After``.
     """
-    at, polls = created_at + poll_delay(schedule, 0), 1
-    while at <= now:
-        delay = poll_delay(schedule, polls)
-        if delay >= schedule.maximum:
-            return at + (math.floor((now - at) / schedule.maximum) + 1) * schedule.maximum
-        at, polls = at + delay, polls + 1
-    return at
+    if retry_after is not None:
+        return min(retry_after, DEFAULT_POLICY.max_retry_after) * (1 + 0.1 * rand)
+    return backoff(max(1, refusals), rand, initial=1.0, cap=cap)

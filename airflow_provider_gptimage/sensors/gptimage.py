@@ -31,11 +31,11 @@ class GPTImageTaskSensor(BaseSensorOperator):
 
         GPTImageTaskSensor(
             task_id="wait_for_banner",
-            gptimage_task_id="{{ ti.xcom_pull(task_ids='start_banner')['task_id'] }}",
+            job_id="{{ ti.xcom_pull(task_ids='start_banner')['job_id'] }}",
             destination="file:///data/banners/",
         )
 
-    :param gptimage_task_id: the API's job id to wait for (templated).
+    :param job_id: the API's job id to wait for (templated).
     :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
     :param deferrable: wait in the triggerer (default) rather than poking from the worker.
     :param poll_interval: seconds before the second poll when deferred (later waits grow up to
@@ -48,18 +48,18 @@ class GPTImageTaskSensor(BaseSensorOperator):
     :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
     """
 
-    template_fields: Sequence[str] = ("gptimage_task_id", "destination", "destination_conn_id", "filename")
+    template_fields: Sequence[str] = ("job_id", "destination", "destination_conn_id", "filename")
     ui_color = "#e8f0fe"
     operator_extra_links = (GPTImageResultLink(),)
 
     def __init__(
         self,
         *,
-        gptimage_task_id: str,
-        gptimage_conn_id: str = "gptimage_default",
+        job_id: str,
+        gptimage_conn_id: str = protocol.DEFAULT_CONN_ID,
         deferrable: bool = True,
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 30.0,
+        poll_interval: float = protocol.DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = protocol.DEFAULT_MAX_POLL_INTERVAL,
         destination: Any = None,
         destination_conn_id: str | None = None,
         filename: str | None = None,
@@ -68,7 +68,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
         super().__init__(**kwargs)
-        self.gptimage_task_id = gptimage_task_id
+        self.job_id = job_id
         self.gptimage_conn_id = gptimage_conn_id
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -79,12 +79,12 @@ class GPTImageTaskSensor(BaseSensorOperator):
         self.download_timeout = download_timeout_seconds(download_timeout)
 
     def _job_id(self) -> str:
-        job_id = self.gptimage_task_id.strip() if isinstance(self.gptimage_task_id, str) else self.gptimage_task_id
+        job_id = self.job_id.strip() if isinstance(self.job_id, str) else self.job_id
         if not isinstance(job_id, str) or not is_plain_id(job_id):
             from airflow_provider_gptimage.exceptions import GPTImageValidationError
 
             raise GPTImageValidationError(
-                "gptimage_task_id",
+                "job_id",
                 "must be a job id: printable, without spaces, at most 256 characters",
                 value=job_id,
             )

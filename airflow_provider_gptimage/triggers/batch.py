@@ -20,11 +20,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageRateLimitError
 from airflow_provider_gptimage.protocol import (
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    DEFAULT_POLL_INTERVAL,
     MAX_UNKNOWN_STATE_POLLS,
-    POLL,
     PollSchedule,
     RetryPolicy,
-    decide_retry,
+    poll_step,
     unknown_state_error,
 )
 from airflow_provider_gptimage.protocol.events import (
@@ -35,25 +38,23 @@ from airflow_provider_gptimage.protocol.events import (
     record_event,
     timeout_event,
 )
-from airflow_provider_gptimage.protocol.window import WakePolicy, next_poll_at
+from airflow_provider_gptimage.protocol.polling import TIMEOUT, event_hold
+from airflow_provider_gptimage.protocol.window import WakePolicy, pause_after
 from airflow_provider_gptimage.triggers.session import shared_client_session
 
 #: Polls in flight at once per trigger (the shared pool holds 64 connections per event loop).
 DEFAULT_MAX_CONCURRENT_POLLS = 16
-#: Failed polls in a row after which a job is reported with its error (it stays in the batch).
-DEFAULT_MAX_TRANSIENT_ERRORS = 8
-#: Backoff between failed polls of one job (429 pauses every poll for ``Retry-After`` instead).
-_POLL_BACKOFF = RetryPolicy(max_attempts=1_000_000, initial_delay=1.0, max_delay=30.0)
 
 
 class _Job:
     """What the trigger keeps per watched job (a few fields; thousands fit in little memory)."""
 
-    __slots__ = ("created_at", "due", "errors", "job_id", "key", "state", "unknown")
+    __slots__ = ("created_at", "errors", "job_id", "key", "last_poll_at", "retry_at", "state", "unknown")
 
-    def __init__(self, key: str, job_id: str, created_at: float, due: float) -> None:
-        self.key, self.job_id, self.created_at, self.due = key, job_id, created_at, due
-        self.errors: list[GPTImageError] = []
+    def __init__(self, key: str, job_id: str, created_at: float, last_poll_at: float | None) -> None:
+        self.key, self.job_id, self.created_at, self.last_poll_at = key, job_id, created_at, last_poll_at
+        self.errors = 0  # failed polls in a row
+        self.retry_at = 0.0  # no poll before this time (after a failed poll)
         self.state: str | None = None
         self.unknown = 0  # polls in a row that reported an unknown state
 
@@ -90,12 +91,12 @@ class GPTImageBatchTrigger(BaseTrigger):
     def __init__(
         self,
         jobs: Sequence[Sequence[Any]],
-        gptimage_conn_id: str = "gptimage_default",
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 30.0,
+        gptimage_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         job_timeout: float | None = None,
         wake_fraction: float = 0.25,
-        wake_linger: float = 5.0,
+        wake_linger: float = DEFAULT_POLL_INTERVAL,
         wake_at: float | None = None,
         seen_at: float | None = None,
         max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
@@ -163,11 +164,11 @@ class GPTImageBatchTrigger(BaseTrigger):
             yield TriggerEvent(batch_crash_event(exc, len(self.jobs), hook.secrets()))
 
     async def _watch(self, hook: Any) -> AsyncGenerator[TriggerEvent, None]:
-        schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
+        schedule = PollSchedule.of(self.poll_interval, self.max_poll_interval)
         start = time.time()
-        since = start if self.seen_at is None else min(self.seen_at, start)
-        not_before = start + self.min_event_delay  # no event sooner (see WakePolicy)
-        running = {j: _Job(k, j, c, max(start, next_poll_at(schedule, c, since))) for k, j, c in self.jobs}
+        seen = None if self.seen_at is None else min(self.seen_at, start)
+        not_before = event_hold(start, self.min_event_delay)  # no event sooner (see WakePolicy)
+        running = {j: _Job(k, j, c, seen) for k, j, c in self.jobs}
         ended: list[dict[str, Any]] = []
         first_ended_at: float | None = None
         shortest: float | None = None  # the youngest age at which a job was seen ended
@@ -180,10 +181,7 @@ class GPTImageBatchTrigger(BaseTrigger):
         async with shared_client_session(hook.aiohttp_ssl) as session:
             while True:
                 now = time.time()
-                for job in list(running.values()):
-                    if self.job_timeout is not None and now >= job.created_at + self.job_timeout:
-                        del running[job.job_id]
-                        ended.append(batch_job_event(job.key, timeout_event(job.job_id, job.state, self._late(job))))
+                due, next_due = self._due(running, ended, schedule, now, paused_until)
                 if ended and first_ended_at is None:
                     first_ended_at = now
                 next_end_at = (
@@ -204,17 +202,48 @@ class GPTImageBatchTrigger(BaseTrigger):
                     self.log.info("Waking the task (%s): %d job(s) ended, %d running", reason, len(ended), len(running))
                     yield TriggerEvent({**batch_event(reason, ended, len(running)), "at": now})
                     return
-                due = [job for job in running.values() if job.due <= now] if now >= paused_until else []
                 if due:
                     outcomes = await asyncio.gather(*(self._poll(hook, session, semaphore, job) for job in due))
                     now = time.time()
                     for job, result in zip(due, outcomes, strict=True):
-                        paused_until = max(paused_until, self._settle(job, result, running, ended, schedule, now, rng))
+                        paused_until = max(paused_until, self._settle(job, result, running, ended, now, rng))
                         if job.job_id not in running and not isinstance(result, BaseException):
                             age = now - job.created_at  # seen ended: it ran at most this long
                             shortest = age if shortest is None else min(shortest, age)
                     continue
-                await asyncio.sleep(self._sleep_for(running.values(), paused_until, first_ended_at, now, not_before))
+                wake = self.wake.next_check(
+                    first_ended_at=first_ended_at, wake_at=self.wake_at, now=now, not_before=not_before
+                )
+                times = [t for t in (next_due, wake) if t is not None]
+                await asyncio.sleep(max(0.0, min(times, default=now + self.max_poll_interval) - now))
+
+    def _due(
+        self,
+        running: dict[str, _Job],
+        ended: list[dict[str, Any]],
+        schedule: PollSchedule,
+        now: float,
+        paused_until: float,
+    ) -> tuple[list[_Job], float | None]:
+        """Ask :func:`~.protocol.polling.poll_step` about every running job: end those past their deadline,
+        return those to poll now and the earliest time another one falls due."""
+        due: list[_Job] = []
+        next_due: float | None = None
+        for job in list(running.values()):
+            deadline = None if self.job_timeout is None else job.created_at + self.job_timeout
+            step = poll_step(
+                schedule, created_at=job.created_at, last_poll_at=job.last_poll_at, now=now, deadline=deadline
+            )
+            if step.action == TIMEOUT:
+                del running[job.job_id]
+                ended.append(batch_job_event(job.key, timeout_event(job.job_id, job.state, self.job_timeout)))
+                continue
+            ready_at = max(now + step.seconds, job.retry_at, paused_until)
+            if ready_at <= now:
+                due.append(job)
+            else:
+                next_due = ready_at if next_due is None else min(next_due, ready_at)
+        return due, next_due
 
     async def _poll(self, hook: Any, session: Any, semaphore: asyncio.Semaphore, job: _Job) -> Any:
         async with semaphore:
@@ -224,31 +253,22 @@ class GPTImageBatchTrigger(BaseTrigger):
                 return exc
 
     def _settle(
-        self,
-        job: _Job,
-        result: Any,
-        running: dict[str, _Job],
-        ended: list[dict[str, Any]],
-        schedule: PollSchedule,
-        now: float,
-        rng: random.Random,
+        self, job: _Job, result: Any, running: dict[str, _Job], ended: list[dict[str, Any]], now: float, rng: Any
     ) -> float:
         """Record one poll's result; return the time until which every poll pauses (429), else 0."""
-        if isinstance(result, GPTImageRateLimitError):
-            delay = decide_retry(_POLL_BACKOFF, POLL, [result], rng.random()) or self.poll_interval
-            job.due = now + delay
-            return now + delay
+        if isinstance(result, GPTImageRateLimitError):  # the key's rate limit: every poll of this trigger waits
+            return now + pause_after(1, result.retry_after, rng.random(), cap=self.max_poll_interval)
         if isinstance(result, GPTImageError):
-            job.errors.append(result)
-            if not result.retryable or len(job.errors) >= self.max_transient_errors:
+            job.errors += 1
+            if not result.retryable or job.errors >= self.max_transient_errors:
                 self.log.warning("Polling job %s (%s) gave up: %s", job.job_id, job.key, result)
                 del running[job.job_id]
                 ended.append(batch_job_event(job.key, error_event(job.job_id, result)))
-            else:
-                job.due = now + (decide_retry(_POLL_BACKOFF, POLL, job.errors, rng.random()) or self.poll_interval)
+            else:  # the poll does not count: it is tried again after a backoff
+                retry_after = getattr(result, "retry_after", None)
+                job.retry_at = now + pause_after(job.errors, retry_after, rng.random(), cap=self.max_poll_interval)
             return 0.0
-        job.errors.clear()
-        job.state = result.state
+        job.errors, job.last_poll_at, job.state = 0, now, result.state
         job.unknown = job.unknown + 1 if result.is_unknown_state else 0
         if result.is_finished:
             del running[job.job_id]
@@ -257,26 +277,4 @@ class GPTImageBatchTrigger(BaseTrigger):
             del running[job.job_id]
             error = unknown_state_error(job.job_id, result.state, job.unknown)
             ended.append(batch_job_event(job.key, error_event(job.job_id, error)))
-        else:
-            job.due = next_poll_at(schedule, job.created_at, now)
         return 0.0
-
-    def _sleep_for(
-        self, running: Any, paused_until: float, first_ended_at: float | None, now: float, not_before: float
-    ) -> float:
-        """Seconds until something can change: a poll falls due, the pause, linger or hold ends, a timer or timeout."""
-        candidates = []
-        if running:
-            candidates.append(max(min(job.due for job in running), paused_until))
-            if self.job_timeout is not None:
-                candidates.append(min(job.created_at for job in running) + self.job_timeout)
-        wake = self.wake.next_check(first_ended_at=first_ended_at, wake_at=self.wake_at, now=now, not_before=not_before)
-        if wake is not None:
-            candidates.append(wake)
-        return max(0.0, min(candidates, default=now + self.max_poll_interval) - now)
-
-    def _late(self, job: _Job) -> str:
-        return (
-            f"Job {job.job_id} (key {job.key!r}) did not finish within {self.job_timeout:g}s of its creation "
-            f"(last state: {job.state or 'unknown'}). The service may still finish and bill it."
-        )

@@ -16,32 +16,29 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.protocol import (
+    DEFAULT_CONN_ID,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_MAX_TRANSIENT_ERRORS,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
     MAX_UNKNOWN_STATE_POLLS,
     PollSchedule,
     RetryPolicy,
-    poll_delay,
+    poll_step,
     unknown_state_error,
 )
-from airflow_provider_gptimage.protocol.events import (
-    crash_event,
-    error_event,
-    record_event,
-    timeout_event,
-    timeout_message,
-)
+from airflow_provider_gptimage.protocol.events import crash_event, error_event, record_event, timeout_event
+from airflow_provider_gptimage.protocol.polling import TIMEOUT, WAIT, event_hold
 from airflow_provider_gptimage.triggers.session import shared_client_session
 
-DEFAULT_POLL_INTERVAL = 5.0
-DEFAULT_MAX_POLL_INTERVAL = 30.0
-DEFAULT_MAX_TRANSIENT_ERRORS = 8
-#: Seconds one poll may take (the hook's default).
-DEFAULT_REQUEST_TIMEOUT = 30.0
+if TYPE_CHECKING:
+    from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
 
 class GPTImageTaskTrigger(BaseTrigger):
@@ -52,16 +49,18 @@ class GPTImageTaskTrigger(BaseTrigger):
 
     :param job_id: the API's job id (``taskId``).
     :param gptimage_conn_id: the ``gptimage`` connection; the key is fetched in the triggerer, never stored.
-    :param deadline: epoch seconds after which the trigger gives up with a ``timeout`` event; ``None``
-        waits forever.
-    :param poll_interval: seconds before the second poll; later waits grow by half each time.
+    :param deadline: epoch seconds after which the trigger gives up with a ``timeout`` event (after one last
+        poll); ``None`` waits forever.
+    :param poll_interval: seconds from the job's creation to its first poll; later waits grow by half.
     :param max_poll_interval: the longest wait between polls.
     :param max_transient_errors: transient failures in a row (429, 5xx, timeouts...) tolerated per poll.
     :param request_id_prefix: the start of the ``X-Request-ID`` of each poll (names the task instance).
     :param request_timeout: seconds one poll may take before it counts as a (transient) timeout.
-    :param first_poll_delay: seconds before the first poll (default ``poll_interval``): a job just created
-        is never done at once, and a trigger that fires within a second of the deferral meets an Airflow
-        race (apache/airflow#72716) that can fail the resumed task.
+    :param created_at: when the job was created (epoch seconds; polls follow its age, see
+        :mod:`~airflow_provider_gptimage.protocol.polling`); ``None``: when the trigger starts.
+    :param timeout: the limit the deadline stands for, in seconds from creation (said in the timeout message).
+    :param min_event_delay: seconds after the trigger starts before it may fire (default ``poll_interval``):
+        see :func:`~airflow_provider_gptimage.protocol.polling.event_hold`.
     :param kwargs: arguments a newer release of this provider may add; ignored with a warning, so a
         triggerer not yet upgraded can still run a trigger serialized by an upgraded worker.
     """
@@ -69,14 +68,16 @@ class GPTImageTaskTrigger(BaseTrigger):
     def __init__(
         self,
         job_id: str,
-        gptimage_conn_id: str = "gptimage_default",
+        gptimage_conn_id: str = DEFAULT_CONN_ID,
         deadline: float | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         max_transient_errors: int = DEFAULT_MAX_TRANSIENT_ERRORS,
         request_id_prefix: str | None = None,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        first_poll_delay: float | None = None,
+        created_at: float | None = None,
+        timeout: float | None = None,
+        min_event_delay: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -90,7 +91,9 @@ class GPTImageTaskTrigger(BaseTrigger):
         self.max_transient_errors = int(max_transient_errors)
         self.request_id_prefix = request_id_prefix
         self.request_timeout = float(request_timeout)
-        self.first_poll_delay = self.poll_interval if first_poll_delay is None else max(0.0, float(first_poll_delay))
+        self.created_at = None if created_at is None else float(created_at)
+        self.timeout = None if timeout is None else float(timeout)
+        self.min_event_delay = self.poll_interval if min_event_delay is None else max(0.0, float(min_event_delay))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the dotted path and primitive kwargs (never a secret)."""
@@ -105,14 +108,13 @@ class GPTImageTaskTrigger(BaseTrigger):
                 "max_transient_errors": self.max_transient_errors,
                 "request_id_prefix": self.request_id_prefix,
                 "request_timeout": self.request_timeout,
-                "first_poll_delay": self.first_poll_delay,
+                "created_at": self.created_at,
+                "timeout": self.timeout,
+                "min_event_delay": self.min_event_delay,
             },
         )
 
-    def _remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.time()
-
-    def _hook(self) -> Any:
+    def _hook(self) -> GPTImageHook:
         from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
         return GPTImageHook(
@@ -134,12 +136,11 @@ class GPTImageTaskTrigger(BaseTrigger):
             self.log.exception("Polling job %s stopped on an unexpected error", self.job_id)
             yield TriggerEvent(crash_event(self.job_id, exc, hook.secrets()))
 
-    async def _poll(self, hook: Any) -> AsyncGenerator[TriggerEvent, None]:
-        schedule = PollSchedule(initial=self.poll_interval, maximum=self.max_poll_interval)
-        polls, unknown, last_state = 0, 0, None
-        remaining = self._remaining()
-        first_wait = self.first_poll_delay if remaining is None else min(self.first_poll_delay, remaining)
-        await asyncio.sleep(max(0.0, first_wait))
+    async def _poll(self, hook: GPTImageHook) -> AsyncGenerator[TriggerEvent, None]:
+        start = time.time()
+        schedule = PollSchedule.of(self.poll_interval, self.max_poll_interval)
+        created_at, hold = self.created_at or start, event_hold(start, self.min_event_delay)
+        polls, unknown, last_state, last_poll_at = 0, 0, None, None
         try:
             await hook.aconfigure()  # the connection, and its TLS settings, which choose the shared pool
         except GPTImageError as exc:
@@ -148,27 +149,33 @@ class GPTImageTaskTrigger(BaseTrigger):
             return
         async with shared_client_session(hook.aiohttp_ssl) as session:
             while True:
-                remaining = self._remaining()
-                if remaining is not None and remaining <= 0:
-                    yield TriggerEvent(timeout_event(self.job_id, last_state, timeout_message(self.job_id, last_state)))
-                    return
+                step = poll_step(
+                    schedule, created_at=created_at, last_poll_at=last_poll_at, now=time.time(), deadline=self.deadline
+                )
+                if step.action == WAIT:
+                    await asyncio.sleep(step.seconds)
+                    continue
+                if step.action == TIMEOUT:
+                    event = timeout_event(self.job_id, last_state, self.timeout)
+                    break
+                last_poll_at = time.time()
                 try:
                     record = await hook.aget_task(self.job_id, session=session, deadline=self.deadline)
                 except GPTImageError as exc:
                     self.log.error("Polling job %s gave up: %s", self.job_id, exc)
-                    yield TriggerEvent(error_event(self.job_id, exc))
-                    return
+                    event = error_event(self.job_id, exc)
+                    break
                 polls += 1
                 if record.is_finished:
                     self.log.info("Job %s ended in state %s after %d polls", self.job_id, record.state, polls)
-                    yield TriggerEvent(record_event(record))
-                    return
+                    event = record_event(record)
+                    break
                 unknown = unknown + 1 if record.is_unknown_state else 0
                 if unknown >= MAX_UNKNOWN_STATE_POLLS:
-                    error = unknown_state_error(self.job_id, record.state, unknown)
-                    yield TriggerEvent(error_event(self.job_id, error))
-                    return
+                    event = error_event(self.job_id, unknown_state_error(self.job_id, record.state, unknown))
+                    break
                 if record.state != last_state:
                     self.log.info("Job %s is %s", self.job_id, record.state)
                     last_state = record.state
-                await asyncio.sleep(poll_delay(schedule, polls, remaining=self._remaining()))
+        await asyncio.sleep(max(0.0, hold - time.time()))
+        yield TriggerEvent(event)

@@ -44,7 +44,7 @@ with DAG("gptimage_fire_and_sense", schedule=None, start_date=datetime(2026, 1, 
     (
         GPTImageTaskSensor(
             task_id="sense",
-            gptimage_task_id="{{ ti.xcom_pull(task_ids='start')['task_id'] }}",
+            job_id="{{ ti.xcom_pull(task_ids='start')['job_id'] }}",
             poll_interval=0.05,
             max_poll_interval=0.2,
             destination=DESTINATION,
@@ -95,7 +95,7 @@ with DAG(
     (
         GPTImageTaskSensor(
             task_id="sense",
-            gptimage_task_id="{{ ti.xcom_pull(task_ids='start')['task_id'] }}",
+            job_id="{{ ti.xcom_pull(task_ids='start')['job_id'] }}",
             poll_interval=0.05,
             max_poll_interval=0.2,
             destination=DESTINATION,

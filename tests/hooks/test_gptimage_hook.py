@@ -11,6 +11,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageActiveTaskLimitError,
     GPTImageAuthError,
     GPTImageConfigurationError,
+    GPTImageError,
     GPTImageInsufficientCreditsError,
     GPTImageInvalidResponseError,
     GPTImageNotFoundError,
@@ -270,3 +271,36 @@ def test_sync_session_keeps_tcp_connections_alive(gptimage_conn, simulator):
     for url in (simulator.url, "https://aigptimage.com"):
         assert isinstance(session.get_adapter(url), TCPKeepAliveAdapter)  # the HTTP provider's default
     assert hook.get_task(hook.create_task("kept alive")).job_id
+
+
+def test_test_connection_tries_once_and_says_what_it_reached(monkeypatch, no_sleep):
+    monkeypatch.setenv("AIRFLOW_CONN_GPTIMAGE_DEFAULT", connection_json("http://127.0.0.1:1"))
+    ok, message = GPTImageHook().test_connection()
+    assert not ok
+    assert message.startswith("Could not reach http://127.0.0.1:1 within 10s")
+    assert no_sleep == []  # one try: no retry, no backoff
+
+
+def test_test_connection_names_the_service_that_answered(gptimage_conn, simulator):
+    ok, message = GPTImageHook().test_connection()
+    assert ok
+    assert simulator.url in message
+
+
+@pytest.mark.parametrize("method", ["run", "run_and_check", "run_with_advanced_retry"])
+def test_generic_http_calls_are_refused_clearly(gptimage_conn, simulator, method):
+    with pytest.raises(GPTImageError, match="not supported: use create_task"):
+        getattr(GPTImageHook(), method)("/api/v1/jobs/createTask", data={"prompt": "x"})
+    assert simulator.stats().create_attempts == 0
+
+
+def test_one_hook_is_shared_by_threads_without_mutation(gptimage_conn, simulator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    hook = GPTImageHook(request_id_prefix="airflow:batch")
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda i: hook.create_task(f"shared {i}", request_id=f"airflow:batch:sku-{i}"), range(16)))
+    assert len(set(ids)) == 16
+    assert hook.request_id_prefix == "airflow:batch"
+    sent = sorted(simulator.stats().request_ids["createTask"])
+    assert sent == sorted(f"airflow:batch:sku-{i}:createTask" for i in range(16))

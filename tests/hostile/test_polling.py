@@ -16,7 +16,6 @@ from airflow_provider_gptimage.exceptions import (
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.protocol import MAX_UNKNOWN_STATE_POLLS, PollSchedule
 from airflow_provider_gptimage.protocol.events import batch_jobs, outcome
-from airflow_provider_gptimage.runtime import wait_in_worker
 from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
 from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 from tests.conftest import FAKE_API_KEY, connection_json
@@ -41,7 +40,7 @@ async def first_event(trigger) -> dict:
 
 
 def single(**kwargs) -> GPTImageTaskTrigger:
-    return GPTImageTaskTrigger(job_id=JOB, poll_interval=0.01, max_poll_interval=0.01, first_poll_delay=0, **kwargs)
+    return GPTImageTaskTrigger(job_id=JOB, poll_interval=0.01, max_poll_interval=0.01, min_event_delay=0, **kwargs)
 
 
 def batch(**kwargs) -> GPTImageBatchTrigger:
@@ -77,11 +76,9 @@ async def test_an_unknown_state_in_a_batch_fails_that_item_only(api):
 
 
 def test_the_worker_loop_reports_an_unknown_state_too(api, monkeypatch):
-    monkeypatch.setattr("airflow_provider_gptimage.runtime.time.sleep", lambda s: None)  # frozen clock
     api.answer(RECORD, Answer(body=record(JOB, state="frobnicating")))
-    hook = GPTImageHook()
     with pytest.raises(GPTImageUnknownStateError):
-        wait_in_worker(hook, JOB, deadline=None, schedule=PollSchedule(0.01, 0.01), log=hook.log)
+        GPTImageHook().wait_for_job(JOB, schedule=PollSchedule(0.01, 0.01))
     assert api.requests[RECORD] == MAX_UNKNOWN_STATE_POLLS
 
 

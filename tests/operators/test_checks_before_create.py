@@ -116,7 +116,7 @@ def test_the_batch_refuses_a_key_too_long_in_bytes_before_any_create(simulator, 
     ("make", "kwargs"),
     [
         (GPTImageGenerateOperator, {"prompt": "x"}),
-        (GPTImageTaskSensor, {"gptimage_task_id": "job-1"}),
+        (GPTImageTaskSensor, {"job_id": "job-1"}),
         (GPTImageBatchGenerateOperator, {"requests": [{"key": "a", "prompt": "x"}]}),
     ],
 )

@@ -27,7 +27,7 @@ def test_deferrable_generate_returns_result(simulator, monkeypatch, airflow_db, 
     assert dr.state == "success", states(dr)
     result = xcom_value(dr, "generate")
     assert result["state"] == "success"
-    assert result["task_id"]
+    assert result["job_id"]
     assert result["result_urls"] and result["result_urls"][0].startswith(simulator.url)
     assert result["output_uris"] == []
     assert isinstance(result["cost_time_ms"], int)
@@ -60,7 +60,7 @@ def test_fire_and_forget_then_sensor(simulator, monkeypatch):
     sensed = xcom_value(dr, "sense")
     assert started["state"] in {"waiting", "queuing", "generating"}
     assert started["result_urls"] == []
-    assert sensed["task_id"] == started["task_id"]
+    assert sensed["job_id"] == started["job_id"]
     assert sensed["state"] == "success"
     assert simulator.stats().creates == 1
 

@@ -27,7 +27,7 @@ def test_local_destination_with_filename_and_sidecar(simulator, monkeypatch, tmp
     assert result["output_uris"] == [(tmp_path / "TEA-001.png").as_uri()]
     assert (tmp_path / "TEA-001.png").read_bytes().startswith(PNG)
     sidecar = json.loads((tmp_path / "TEA-001.json").read_text())
-    assert sidecar["job_id"] == result["task_id"]
+    assert sidecar["job_id"] == result["job_id"]
     assert sidecar["prompt"] == "a teapot, studio light"
     assert sidecar["parameters"]["aspect_ratio"] == "3:2"
     assert sidecar["size"] == (tmp_path / "TEA-001.png").stat().st_size
@@ -123,4 +123,4 @@ def test_asset_event_describes_what_was_written(simulator, monkeypatch, tmp_path
         extras = [event.extra for event in events]
     assert len(extras) == 1
     assert extras[0]["output_uris"] == [(tmp_path / "A1.png").as_uri()]
-    assert extras[0]["job_id"] == xcom_value(dr, "generate")["task_id"]
+    assert extras[0]["job_id"] == xcom_value(dr, "generate")["job_id"]

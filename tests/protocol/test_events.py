@@ -67,8 +67,8 @@ EVENTS = [
     pytest.param(record_event(FAILED), "fail", id="fail"),
     pytest.param(record_event(EMPTY_SUCCESS), "success", id="success-no-urls"),
     pytest.param(error_event("job-1", error_for(401, status=401)), "error", id="error"),
-    pytest.param(timeout_event("job-1", "generating", "gave up after 600 s"), "timeout", id="timeout"),
-    pytest.param(timeout_event("job-1", None, "gave up"), "timeout", id="timeout-no-state"),
+    pytest.param(timeout_event("job-1", "generating", 600.0), "timeout", id="timeout"),
+    pytest.param(timeout_event("job-1", None), "timeout", id="timeout-no-state"),
 ]
 
 
@@ -112,11 +112,12 @@ def test_error_event_shape_carries_no_traceback():
 
 
 def test_timeout_event_shape():
-    assert timeout_event("job-1", "queuing", "late") == {
+    assert timeout_event("job-1", "queuing", 600) == {
         "status": "timeout",
         "job_id": "job-1",
         "last_state": "queuing",
-        "message": "late",
+        "message": "Job job-1 did not finish before its deadline (600s from its creation) (last state: queuing). "
+        "The service may still finish and bill it; poll it with GPTImageTaskSensor to collect the image.",
     }
 
 
@@ -159,8 +160,8 @@ def test_the_record_decides_not_the_status_label():
 
 
 def test_timeout_raises_timeout_error():
-    with pytest.raises(GPTImageTimeoutError, match="gave up after 600 s") as info:
-        outcome(timeout_event("job-9", "generating", "gave up after 600 s"))
+    with pytest.raises(GPTImageTimeoutError, match=r"\(600s from its creation\)") as info:
+        outcome(timeout_event("job-9", "generating", 600.0))
     assert info.value.job_id == "job-9"
 
 
@@ -321,7 +322,7 @@ def test_result_payload_is_json_primitives(outputs, uris):
     payload = result_payload(SUCCESS, outputs)
     _assert_primitives(payload)
     assert json.loads(json.dumps(payload)) == payload
-    assert payload["task_id"] == "job-1"
+    assert payload["job_id"] == "job-1"
     assert payload["state"] == "success"
     assert payload["result_urls"] == [URL]
     assert payload["output_uris"] == uris

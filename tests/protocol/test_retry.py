@@ -1,4 +1,4 @@
-"""Retry and polling decisions: :func:`decide_retry`, :func:`poll_delay`, :class:`PollSchedule`."""
+"""Retry decisions: :func:`decide_retry`, :func:`backoff`."""
 
 from __future__ import annotations
 
@@ -27,11 +27,9 @@ from airflow_provider_gptimage.protocol import (
     DEFAULT_POLICY,
     DOWNLOAD,
     POLL,
-    PollSchedule,
     RetryPolicy,
     decide_retry,
     error_for,
-    poll_delay,
 )
 from airflow_provider_gptimage.protocol.retry import backoff_delay, may_have_been_processed
 
@@ -313,64 +311,3 @@ def test_mixed_create_failures_count_only_the_ambiguous_ones():
     # a second ambiguous failure anywhere in the history exhausts the budget, even if the latest is a refusal
     assert decide_retry(policy, CREATE, [timeout, rate, error_for(502, status=502)], 0.5) is None
     assert decide_retry(policy, CREATE, [timeout, timeout, rate], 0.5) is None
-
-
-# --- polling ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("polls_done", "expected"),
-    [(0, 5.0), (1, 7.5), (2, 11.25), (3, 16.875), (4, 25.3125), (5, 30.0), (100, 30.0), (100_000, 30.0)],
-)
-def test_poll_delay_grows_to_the_cap(polls_done, expected):
-    assert poll_delay(PollSchedule(), polls_done) == pytest.approx(expected)
-
-
-def test_poll_delay_is_monotonic_and_capped():
-    schedule = PollSchedule(initial=2.0, maximum=20.0, factor=1.3)
-    delays = [poll_delay(schedule, n) for n in range(60)]
-    assert delays == sorted(delays)
-    assert delays[0] == 2.0
-    assert max(delays) == 20.0
-
-
-@pytest.mark.parametrize(
-    ("remaining", "expected"),
-    [(None, 11.25), (100.0, 11.25), (11.25, 11.25), (3.0, 3.0), (0.0, 0.0), (-7.0, 0.0)],
-)
-def test_poll_delay_is_clipped_to_the_deadline_and_never_negative(remaining, expected):
-    assert poll_delay(PollSchedule(), 2, remaining=remaining) == expected
-
-
-def test_constant_schedule():
-    schedule = PollSchedule(initial=3.0, maximum=3.0, factor=1.0)
-    assert {poll_delay(schedule, n) for n in range(20)} == {3.0}
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        pytest.param({"initial": 0.0}, id="zero-initial"),
-        pytest.param({"initial": -1.0}, id="negative-initial"),
-        pytest.param({"initial": 10.0, "maximum": 5.0}, id="maximum-below-initial"),
-        pytest.param({"factor": 0.5}, id="shrinking-factor"),
-        pytest.param({"factor": 0.0}, id="zero-factor"),
-        pytest.param({"initial": float("nan")}, id="nan-initial"),
-        pytest.param({"maximum": float("nan")}, id="nan-maximum"),
-        pytest.param({"factor": float("nan")}, id="nan-factor"),
-        pytest.param({"maximum": float("inf")}, id="infinite-maximum"),
-        pytest.param({"factor": float("inf")}, id="infinite-factor"),
-    ],
-)
-def test_poll_schedule_rejects_bad_values(kwargs):
-    with pytest.raises(ValueError, match="poll schedule"):
-        PollSchedule(**kwargs)
-
-
-def test_default_poll_schedule_matches_the_api_advice():
-    schedule = PollSchedule()
-    # "start at a few seconds, back off gradually": the first minute holds several polls.
-    assert 1 <= schedule.initial <= 10
-    total, polls = 0.0, 0
-    while total < 60:
-        total += poll_delay(schedule, polls)
-        polls += 1
-    assert polls >= 4

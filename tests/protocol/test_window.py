@@ -11,9 +11,9 @@ from airflow_provider_gptimage.protocol.batch import (
     FAILED,
     PENDING,
     SUCCESS,
+    batch_fingerprint,
     build_batch,
     decode_requests,
-    fingerprint,
     report,
     result_row,
 )
@@ -24,7 +24,6 @@ from airflow_provider_gptimage.protocol.window import (
     WAKE_TIMER,
     CreateWindow,
     WakePolicy,
-    next_poll_at,
 )
 
 
@@ -148,28 +147,6 @@ def test_wake_next_check_and_validation():
 SCHEDULE = PollSchedule(initial=5.0, maximum=30.0, factor=1.5)
 
 
-@pytest.mark.parametrize(
-    ("age", "expected"),
-    [
-        (0.0, 5.0),  # first poll: initial after creation
-        (4.9, 5.0),
-        (5.0, 12.5),  # then 7.5 later
-        (12.5, 23.75),
-        (23.75, 40.625),
-        (40.625, 65.9375),  # 25.3125 later
-        (65.9375, 95.9375),  # capped at 30 from here on
-        (100.0, 125.9375),
-        (3600.0, 3605.9375),
-    ],
-)
-def test_next_poll_follows_the_jobs_own_schedule(age, expected):
-    assert next_poll_at(SCHEDULE, 1000.0, 1000.0 + age) == pytest.approx(1000.0 + expected)
-
-
-def test_next_poll_for_a_job_created_in_the_future_of_this_clock():
-    assert next_poll_at(SCHEDULE, 1000.0, 990.0) == 1005.0  # clock skew: still the first poll
-
-
 # ------------------------------------------------------------------------------------------------ items
 def test_build_batch_keeps_order_and_options():
     items, warnings = build_batch(
@@ -179,7 +156,7 @@ def test_build_batch_keeps_order_and_options():
     assert items[0].request.body()["input"] == {"prompt": "one", "resolution": "2K"}
     assert warnings and "item 1" in warnings[0] and "5:7" in warnings[0]
     assert items[0].digest != items[1].digest
-    assert fingerprint(items) != fingerprint(items[::-1])
+    assert batch_fingerprint(items) != batch_fingerprint(items[::-1])
 
 
 def test_build_batch_names_every_bad_item_by_position_key_and_parameter():

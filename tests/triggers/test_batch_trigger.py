@@ -93,7 +93,7 @@ async def test_failed_job_and_timeout_are_reported_per_key(gptimage_conn, simula
     with pytest.raises(GPTImageJobFailedError):
         outcome(by_key["k0"])
     assert by_key["k1"]["status"] == "timeout"
-    assert "k1" in by_key["k1"]["message"]
+    assert f"Job {jobs[1][1]} did not finish before its deadline (0.4s from its creation)" in by_key["k1"]["message"]
 
 
 async def test_unknown_job_is_a_final_error_entry(gptimage_conn, simulator):

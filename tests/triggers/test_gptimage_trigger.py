@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_gptimage.hooks import settings
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.protocol import PollSchedule
 from airflow_provider_gptimage.protocol.events import outcome
 from airflow_provider_gptimage.triggers import session as shared
 from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
@@ -21,7 +22,7 @@ from tests.hooks.test_settings import REVOKED_KEY
 def make_trigger(job_id: str, **kwargs) -> GPTImageTaskTrigger:
     kwargs.setdefault("poll_interval", 0.05)
     kwargs.setdefault("max_poll_interval", 0.2)
-    kwargs.setdefault("first_poll_delay", 0)
+    kwargs.setdefault("min_event_delay", 0)
     return GPTImageTaskTrigger(job_id=job_id, **kwargs)
 
 
@@ -89,10 +90,21 @@ async def test_deadline_gives_timeout_event(gptimage_conn, simulator):
     assert "did not finish" in payload["message"]
 
 
-async def test_past_deadline_times_out_without_polling(gptimage_conn, simulator):
-    payload = await first_event(make_trigger("any-job", deadline=time.time() - 1))
+async def test_past_deadline_polls_once_then_times_out(gptimage_conn, simulator):
+    job_id = GPTImageHook().create_task("restarted after its deadline [sim:stuck]")
+    payload = await first_event(make_trigger(job_id, deadline=time.time() - 1, timeout=60))
     assert payload["status"] == "timeout"
-    assert simulator.stats().polls == 0
+    assert payload["last_state"] == "waiting"
+    assert "(60s from its creation)" in payload["message"]
+    assert simulator.stats().polls == 1  # one last look: it might have ended while nobody watched
+
+
+async def test_past_deadline_reports_a_job_that_ended_meanwhile(gptimage_conn, simulator):
+    hook = GPTImageHook()
+    job_id = hook.create_task("ended while the triggerer was down")
+    hook.wait_for_job(job_id, schedule=PollSchedule(0.05, 0.1))
+    payload = await first_event(make_trigger(job_id, deadline=time.time() - 1))
+    assert payload["status"] == "success"
 
 
 async def test_transient_faults_are_tolerated(gptimage_conn, simulator, no_sleep):
@@ -150,12 +162,29 @@ def test_unknown_kwargs_from_a_newer_provider_are_ignored():
     assert "some_future_option" not in trigger.serialize()[1]
 
 
-async def test_first_poll_waits(gptimage_conn, simulator):
+async def test_first_poll_falls_one_interval_after_creation(gptimage_conn, simulator):
     job_id = GPTImageHook().create_task("a patient first poll")
-    run = make_trigger(job_id, first_poll_delay=0.4).run()
+    run = make_trigger(job_id, poll_interval=0.4, created_at=time.time()).run()
     task = asyncio.ensure_future(run.__anext__())
     await asyncio.sleep(0.2)
-    assert simulator.stats().polls == 0  # nothing sent before the first delay
+    assert simulator.stats().polls == 0  # a job just created is never done: nothing sent yet
+    event = await asyncio.wait_for(task, timeout=30)
+    await run.aclose()
+    assert event.payload["status"] == "success"
+
+
+async def test_an_old_job_is_polled_at_once_but_its_event_is_held(gptimage_conn, simulator):
+    """A trigger taking over a job created long ago (a triggerer restart) polls it at once, and still holds
+    its event min_event_delay after it started (apache/airflow#72716)."""
+    hook = GPTImageHook()
+    job_id = hook.create_task("ended long ago")
+    hook.wait_for_job(job_id, schedule=PollSchedule(0.05, 0.1))
+    polls_before = simulator.stats().polls
+    run = make_trigger(job_id, poll_interval=10, created_at=time.time() - 3600, min_event_delay=0.5).run()
+    task = asyncio.ensure_future(run.__anext__())
+    await asyncio.sleep(0.3)
+    assert simulator.stats().polls == polls_before + 1  # polled at once: the job's first poll was long due
+    assert not task.done()  # held
     event = await asyncio.wait_for(task, timeout=30)
     await run.aclose()
     assert event.payload["status"] == "success"

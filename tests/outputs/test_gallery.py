@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from airflow_provider_gptimage.gallery import GalleryEntry, gallery_entries, render_gallery, write_gallery
+from airflow_provider_gptimage.outputs.gallery import GalleryEntry, gallery_entries, render_gallery, write_gallery
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
