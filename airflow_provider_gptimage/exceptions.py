@@ -196,6 +196,19 @@ class GPTImageResultError(GPTImageError):
     """A result image could not be fetched or kept (expired URL, not an image, refused address)."""
 
 
+class GPTImageDownloadTimeoutError(GPTImageResultError):
+    """A result image did not arrive within its download deadline (``download_timeout``), retries included.
+
+    :param deadline: the deadline, in seconds.
+    """
+
+    deadline: float | None = None
+
+    def __init__(self, message: str, *, deadline: float | None = None, job_id: str | None = None) -> None:
+        super().__init__(message, job_id=job_id)
+        self.deadline = deadline
+
+
 class GPTImageBatchFailedError(GPTImageError):
     """Items of a batch failed (``failure_policy`` ``fail_fast`` or ``fail_at_end``); the message sums them up.
 

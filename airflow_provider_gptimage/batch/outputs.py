@@ -55,6 +55,7 @@ def keep_outputs(
     http: requests.Session | None,
     sleep: Callable[[float], None],
     provenance: Mapping[str, Any],
+    download_timeout: float,
 ) -> list[str]:
     """Copy a successful job's images to the destination, named by key; return their URIs.
 
@@ -69,6 +70,12 @@ def keep_outputs(
     if found and all(output.job_id == record.job_id for output in found):
         return [output.uri for output in found]
     written = copy_results(
-        record, folder, filename=item.key, session=http, provenance={**provenance, "batch_key": item.key}, sleep=sleep
+        record,
+        folder,
+        filename=item.key,
+        session=http,
+        provenance={**provenance, "batch_key": item.key},
+        sleep=sleep,
+        download_timeout=download_timeout,
     )
     return [output.uri for output in written]

@@ -26,6 +26,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageResultError,
     GPTImageTimeoutError,
 )
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.watch import Watch
 
@@ -52,6 +53,7 @@ class BatchSettings:
     :param max_worker_wait: seconds of 409/429 pauses slept in the worker per pass of creates.
     :param max_concurrent_creates: creates sent at once.
     :param persist_every: creates between two writes of the jobs in flight, counted in whole groups.
+    :param download_timeout: seconds each image may take to download, retries included.
     :param max_transient_errors: failed polls in a row after which a job is reported (worker polling).
     """
 
@@ -61,6 +63,7 @@ class BatchSettings:
     max_worker_wait: float
     max_concurrent_creates: int
     persist_every: int
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
     max_transient_errors: int = 8
 
 
@@ -154,7 +157,15 @@ class BatchRun:
             self.log.warning("Polling job %s of key %r keeps failing (%s); still watching it", job_id, key, exc)
             return None
         record = replace(record, params=self.items[index].request.body())
-        uris = keep_outputs(record, self.items[index], self.folder, http, self.hook.sleep, self.provenance)
+        uris = keep_outputs(
+            record,
+            self.items[index],
+            self.folder,
+            http,
+            self.hook.sleep,
+            self.provenance,
+            self.settings.download_timeout,
+        )
         return self._ended(index, ResultRow(index, job_id, "success", tuple(uris)), ItemStatus.SUCCEEDED)
 
     def _ended(self, index: int, row: ResultRow, status: ItemStatus) -> ResultRow:

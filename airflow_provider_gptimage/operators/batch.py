@@ -13,12 +13,13 @@ from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.context import current_try, request_id_prefix, task_provenance
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
 from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.batch import build_batch
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_gptimage.batch.run import BatchRun
     from airflow_provider_gptimage.protocol.batch import BatchItem
@@ -44,7 +45,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param requests: items ``{"key", "prompt", "aspect_ratio"?, "resolution"?, "quality"?,
         "output_format"?}`` with unique keys; a list, an XComArg, or a template rendering to one (templated).
     :param max_active_jobs: the account's active-task limit: the initial and largest window.
-    :param destination: folder to copy images into, named ``<key>.<ext>`` (templated).
+    :param destination: folder to copy images into, named ``<key>.<ext>`` (templated). Each key must fit
+        it in bytes (with the temporary name of a copy): checked for every item before any job is created.
+        A folder or prefix that does not exist yet is an empty catalog.
     :param destination_conn_id: connection of the object store of ``destination`` (templated).
     :param gptimage_conn_id: the ``gptimage`` connection holding the API key.
     :param failure_policy: ``fail_fast`` (fail at the first failed item), ``fail_at_end`` (finish the rest,
@@ -66,6 +69,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param persist_every: creates between two writes of the jobs in flight, counted in whole groups. ``1``
         (default) stores the ids after every group; ``n`` saves state writes but a crash may orphan up to
         ``max(n, max_concurrent_creates)`` jobs, which a retry creates (and pays for) again.
+    :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
     """
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
@@ -91,6 +95,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         max_worker_wait: float = 5.0,
         max_concurrent_creates: int = 8,
         persist_every: int = 1,
+        download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +122,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         self.max_worker_wait = max_worker_wait
         self.max_concurrent_creates = max(1, int(max_concurrent_creates))
         self.persist_every = max(1, int(persist_every))
+        self.download_timeout = download_timeout_seconds(download_timeout)
         if isinstance(requests, list):  # a literal list fails when the DAG is parsed, templates at execution
             self._batch()
 
@@ -187,12 +193,18 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         )
 
     # ------------------------------------------------------------------------------------------ helpers
-    def _batch(self) -> list[BatchItem]:
+    def _batch(self, folder: ObjectStoragePath | None = None) -> list[BatchItem]:
+        """Validate the items; with a destination each key is a file name (that fits ``folder``, if given)."""
         key_rule = None
         if self.destination:
-            from airflow_provider_gptimage.outputs import validate_filename
+            from airflow_provider_gptimage.outputs import check_name_fits, validate_filename
 
-            key_rule = validate_filename
+            def key_rule(key: str) -> str:
+                stem = validate_filename(key)
+                if folder is not None:
+                    check_name_fits(stem, folder)
+                return stem
+
         items, warnings = build_batch(self.requests, key_rule=key_rule)
         for warning in warnings[:10]:
             self.log.warning(warning)
@@ -204,13 +216,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         from airflow_provider_gptimage.batch.store import BatchStore, Progress
         from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
-        items, folder = self._batch(), None
+        folder = None
         if self.destination:
             from airflow_provider_gptimage.outputs import check_destination, resolve_destination
 
             folder = resolve_destination(self.destination, self.destination_conn_id or None)
-            if check:
-                check_destination(folder)
+        items = self._batch(folder)  # every key checked against the folder before anything is written
+        if folder is not None and check:
+            check_destination(folder, download_timeout=self.download_timeout)
         store = BatchStore(context.get("task_state_store"), carried)  # type: ignore[call-overload]
         progress, notes = Progress.load(store, items, self.max_active_jobs)
         for note in notes:
@@ -222,6 +235,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             max_worker_wait=self.max_worker_wait,
             max_concurrent_creates=self.max_concurrent_creates,
             persist_every=self.persist_every,
+            download_timeout=self.download_timeout,
         )
         hook = GPTImageHook(
             self.gptimage_conn_id, retry_policy=_CREATE_POLICY, request_id_prefix=request_id_prefix(context)

@@ -21,7 +21,8 @@ from airflow_provider_gptimage.context import (
 )
 from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
 from airflow_provider_gptimage.links import GPTImageResultLink
-from airflow_provider_gptimage.outputs.results import finish
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
+from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.polling import deadline_after, seconds
 
@@ -69,7 +70,11 @@ class GPTImageGenerateOperator(BaseOperator):
     :param destination: folder to copy the images into: a URI string or an ``ObjectStoragePath``
         (``file://``, ``s3://``, ``gs://``...) (templated). Result URLs expire within about a day.
     :param destination_conn_id: connection for the object store of ``destination``; empty means none (templated).
-    :param filename: base name of the copied image(s), e.g. a SKU; default: the job id (templated).
+    :param filename: base name of the copied image(s), e.g. a SKU; default: the job id (templated). A name
+        that renders empty, blank or ``"None"``, or too long in bytes for the destination, fails the task
+        before any job is created.
+    :param download_timeout: seconds (or a timedelta) each image may take to download, retries included
+        (default 300): a result host sending too slowly is cut off.
     """
 
     template_fields: Sequence[str] = (
@@ -103,6 +108,7 @@ class GPTImageGenerateOperator(BaseOperator):
         destination: Any = None,
         destination_conn_id: str | None = None,
         filename: str | None = None,
+        download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,6 +127,7 @@ class GPTImageGenerateOperator(BaseOperator):
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.filename = filename
+        self.download_timeout = download_timeout_seconds(download_timeout)
         # Static arguments fail when the DAG is parsed; templated ones are checked at execution.
         for warning in protocol.validate_static_arguments(self._request_arguments()):
             self.log.warning(warning)
@@ -203,18 +210,18 @@ class GPTImageGenerateOperator(BaseOperator):
 
     # ------------------------------------------------------------------------------------------ helpers
     def _existing_outputs(self) -> list[dict[str, Any]] | None:
-        """Check the destination before paying for a job; return outputs a previous run completed.
+        """Check the destination and ``filename`` before paying for a job; return outputs a previous run
+        completed.
 
-        Skip-if-present: with a ``filename``, a complete image (sidecar written, size matching) is the
-        result of an earlier run of this task, and generating it again would be billed again.
+        Skip-if-present: with a ``filename``, a complete image (its sidecar names exactly the bytes stored)
+        is the result of an earlier run of this task, and generating it again would be billed again.
         """
-        from airflow_provider_gptimage.outputs import check_destination, find_existing, resolve_destination
+        from airflow_provider_gptimage.outputs import find_existing
 
-        folder = resolve_destination(self.destination, self.destination_conn_id or None)
-        check_destination(folder)
-        if not self.filename:
+        folder, stem = check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
+        if stem is None:
             return None
-        found = find_existing(folder, self.filename)
+        found = find_existing(folder, stem)
         return None if found is None else [item.to_dict() for item in found]
 
     def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -231,6 +238,7 @@ class GPTImageGenerateOperator(BaseOperator):
             filename=self.filename,
             provenance=provenance,
             log=self.log,
+            download_timeout=self.download_timeout,
         )
         return self._done(payload, context)
 

@@ -10,20 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage._compat import path_conn_id
 from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageValidationError
-from airflow_provider_gptimage.outputs.fetch import download
-from airflow_provider_gptimage.outputs.paths import default_stem, output_name, path_uri, validate_filename
-from airflow_provider_gptimage.outputs.store import (
-    SIDECAR_SCHEMA,
-    OutputFile,
-    Staging,
-    remove_sidecar,
-    write_sidecar,
-)
+from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA, OutputFile, remove_sidecar, write_sidecar
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
+from airflow_provider_gptimage.outputs.fetch import Downloaded, FetchSettings, download
+from airflow_provider_gptimage.outputs.names import default_stem, output_name, validate_filename
+from airflow_provider_gptimage.outputs.paths import path_uri
+from airflow_provider_gptimage.outputs.store import Staging
 from airflow_provider_gptimage.outputs.urls import redact
 from airflow_provider_gptimage.protocol import DEFAULT_POLICY, RetryPolicy
 from airflow_provider_gptimage.protocol.events import check_finished
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     import requests
     from airflow.sdk import ObjectStoragePath
 
@@ -44,13 +43,17 @@ def sidecar_document(
     index: int,
     count: int,
     source_url: str,
-    size: int,
-    sha256: str,
-    content_type: str,
+    got: Downloaded,
+    stamp: Mapping[str, str],
     provenance: Mapping[str, Any] | None,
     written_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The provenance JSON of one image: the job, its parameters, the bytes, and the caller's extras."""
+    """The provenance JSON of one image: the job, its parameters, the exact bytes, and the caller's extras.
+
+    :param got: the download: size, SHA-256, and the format and size identified from the image's header.
+    :param stamp: the storage stamp of the object published under ``name`` (see
+        :mod:`~airflow_provider_gptimage.outputs.stamps`).
+    """
     params = dict(record.params or {})
     raw_inputs = params.get("input")
     inputs: dict[str, Any] = dict(raw_inputs) if isinstance(raw_inputs, Mapping) else {}
@@ -71,9 +74,13 @@ def sidecar_document(
         "create_time_ms": record.create_time_ms,
         "complete_time_ms": record.complete_time_ms,
         "source_url": source_url,
-        "size": size,
-        "sha256": sha256,
-        "content_type": content_type,
+        "size": got.size,
+        "sha256": got.sha256,
+        "content_type": got.image.content_type,
+        "format": got.image.format,
+        "width": got.image.width,
+        "height": got.image.height,
+        "stamp": dict(stamp),
         "written_at": when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "provenance": dict(provenance or {}),
     }
@@ -90,16 +97,20 @@ def copy_results(
     provenance: Mapping[str, Any] | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
     timeout: Any = DEFAULT_TIMEOUT,
+    download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
     fsync: bool = False,
 ) -> list[OutputFile]:
     """Stream every image of a successful job into ``destination``, each followed by its sidecar.
 
-    Runs in the worker (blocking I/O). Each image is checked (an image type, not empty, at most
-    ``max_bytes``, as long as ``Content-Length`` said), published atomically (see
-    :mod:`airflow_provider_gptimage.outputs.store`), then described by ``<stem>.json``. Existing files of
-    the same names are replaced: by the time this runs the job has been paid for, so its images win.
+    Runs in the worker (blocking I/O). Each image is checked (not empty, at most ``max_bytes``, as long as
+    ``Content-Length`` said, and a PNG, JPEG or WebP whose own header is consistent and complete, see
+    :mod:`~airflow_provider_gptimage.outputs.identify`), published atomically (see
+    :mod:`~airflow_provider_gptimage.outputs.store`), then described by ``<stem>.json``, which records the
+    storage stamp of exactly the object published. Existing files of the same names are replaced: by the
+    time this runs the job has been paid for, so its images win.
 
     :param record: the finished job (``state == "success"``, with result URLs).
     :param destination: the folder, from :func:`~airflow_provider_gptimage.outputs.resolve_destination`.
@@ -111,13 +122,17 @@ def copy_results(
         connection); one such session is made (and closed) when ``None``.
     :param provenance: extra JSON-serialisable facts for the sidecars (dag_id, run_id, task_id...).
     :param policy: retry policy of transient download failures (the protocol's ``DOWNLOAD`` decision).
-    :param timeout: ``requests`` timeout of each request.
+    :param timeout: ``requests`` (connect, read) timeout of each socket operation, cut to the time left.
+    :param download_timeout: seconds (or a timedelta) each image may take in all, every attempt and every
+        wait between attempts included; a host sending too slowly is cut off when it passes.
     :param sleep: waits between retries (tests pass a recorder).
     :param rand: jitter source in ``[0, 1)``.
+    :param clock: monotonic seconds, for the deadlines (tests pass a fake clock).
     :param fsync: flush each local file to disk before publishing it (survives a power loss; slower).
     :return: one :class:`OutputFile` per image, in the order of the result URLs.
+    :raises GPTImageDownloadTimeoutError: an image did not arrive within ``download_timeout``.
     :raises GPTImageResultError: an image could not be fetched or kept; the message names the job.
-    :raises GPTImageValidationError: a bad ``filename``, ``max_bytes`` or ``chunk_size``.
+    :raises GPTImageValidationError: a bad ``filename``, ``max_bytes``, ``chunk_size`` or ``download_timeout``.
     """
     from airflow_provider_gptimage.outputs.session import download_session
 
@@ -127,20 +142,21 @@ def copy_results(
         raise GPTImageValidationError("max_bytes", "must be a positive number of bytes", value=max_bytes)
     if chunk_size < 1:
         raise GPTImageValidationError("chunk_size", "must be a positive number of bytes", value=chunk_size)
-    fetch_options: dict[str, Any] = {
-        "max_bytes": max_bytes,
-        "chunk_size": chunk_size,
-        "timeout": timeout,
-        "policy": policy,
-        "sleep": sleep,
-        "rand": rand,
-        "fsync": fsync,
-    }
+    settings = FetchSettings(
+        max_bytes=max_bytes,
+        chunk_size=chunk_size,
+        timeout=timeout,
+        download_timeout=download_timeout_seconds(download_timeout),
+        policy=policy,
+        sleep=sleep,
+        rand=rand,
+        clock=clock,
+    )
     own_session = session is None
     http = session or download_session()
     try:
         return [
-            _copy_one(record, index, url, destination, stem, http, provenance, fetch_options)
+            _copy_one(record, index, url, destination, stem, http, provenance, settings, fsync)
             for index, url in enumerate(record.result_urls, start=1)
         ]
     finally:
@@ -156,23 +172,20 @@ def _copy_one(
     stem: str,
     http: requests.Session,
     provenance: Mapping[str, Any] | None,
-    fetch_options: dict[str, Any],
+    settings: FetchSettings,
+    fsync: bool,
 ) -> OutputFile:
     """Copy image ``index`` of ``record``, then write its sidecar."""
     count = len(record.result_urls)
     staging = Staging(
-        destination,
-        stem if count == 1 else f"{stem}-{index}",
-        chunk_size=fetch_options["chunk_size"],
-        fsync=fetch_options["fsync"],
+        destination, stem if count == 1 else f"{stem}-{index}", chunk_size=settings.chunk_size, fsync=fsync
     )
     try:
-        options = {k: v for k, v in fetch_options.items() if k != "fsync"}
-        got = download(http, url, staging, job_id=record.job_id, **options)
-        name = output_name(stem, index, count, got.extension)
+        got = download(http, url, staging, job_id=record.job_id, settings=settings)
+        name = output_name(stem, index, count, got.image.extension)
         target = destination / name
         remove_sidecar(destination, name)
-        staging.commit(target, got.size)
+        stamp = staging.commit(target, got.size)
         source = redact(url)
         document = sidecar_document(
             record,
@@ -182,9 +195,8 @@ def _copy_one(
             index=index,
             count=count,
             source_url=source,
-            size=got.size,
-            sha256=got.sha256,
-            content_type=got.content_type,
+            got=got,
+            stamp=stamp,
             provenance=provenance,
         )
         sidecar = write_sidecar(destination, name, document)
@@ -203,9 +215,12 @@ def _copy_one(
         uri=path_uri(target),
         size=got.size,
         sha256=got.sha256,
-        content_type=got.content_type,
+        content_type=got.image.content_type,
         source_url=source,
         conn_id=path_conn_id(destination),
         sidecar_uri=path_uri(sidecar),
         job_id=record.job_id,
+        format=got.image.format,
+        width=got.image.width,
+        height=got.image.height,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage.outputs.store import SIDECAR_SCHEMA
+from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

@@ -1,4 +1,4 @@
-"""Where images go: the destination folder, its pre-flight check, and the names of the files.
+"""Where images go: the destination folder and its pre-flight check (file names: :mod:`.names`).
 
 Airflow is imported inside the functions, so importing this module stays cheap at DAG-parse time.
 """
@@ -38,22 +38,12 @@ _PROVIDER_FOR_SCHEME = {
     "adl": "apache-airflow-providers-microsoft-azure",
 }
 
-#: Extensions by content type (``image/jpeg`` is written ``.jpg``).
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/jpg": "jpg",
-    "image/pjpeg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/avif": "avif",
-}
-_IMAGE_SUFFIX = re.compile(r"\.(png|jpe?g|webp|gif|avif)$", re.IGNORECASE)
-_SAFE_NAME = re.compile(r"[^\W][\w.+=@,-]*")
-_UNSAFE_CHARS = re.compile(r"[^\w.+=@,-]")
-MAX_FILENAME_CHARS = 200
-SIDECAR_SUFFIX = ".json"
 PROBE_PREFIX = ".gptimage-write-check-"
+
+
+def uses_rename(folder: ObjectStoragePath) -> bool:
+    """Tell whether images reach ``folder`` by temporary name and rename (else: spool and one put)."""
+    return folder.protocol in LOCAL_PROTOCOLS or folder.protocol not in OBJECT_STORE_PROTOCOLS
 
 
 def _scheme_error(scheme: str, uri: str) -> GPTImageValidationError:
@@ -152,10 +142,14 @@ def _as_uri(destination: str) -> str:
     return text
 
 
-def check_destination(path: ObjectStoragePath, *, probe_write: bool = True) -> None:
+def check_destination(
+    path: ObjectStoragePath, *, probe_write: bool = True, download_timeout: float | None = None
+) -> None:
     """Check, before any job is created (and paid for), that images can be written under ``path``.
 
-    A local folder is created when missing. On an object store the bucket (or container) must exist:
+    A local folder is created when missing, and the temporary files that killed copies left in it are
+    removed once clearly abandoned (see :mod:`~airflow_provider_gptimage.outputs.leftovers`: older than
+    ``download_timeout`` plus a margin, and held by no writer). On an object store the bucket (or container) must exist:
     nothing here creates buckets. When ``probe_write`` is true (the default) a small marker object
     (``.gptimage-write-check-<uuid>``) is written and deleted: two cheap requests whose errors tell a
     missing bucket (not found) from refused credentials (permission), where an ``exists()`` probe only
@@ -166,14 +160,20 @@ def check_destination(path: ObjectStoragePath, *, probe_write: bool = True) -> N
 
     :param path: the folder, from :func:`resolve_destination`.
     :param probe_write: write and delete the marker; turn off where even a marker write is unwelcome.
+    :param download_timeout: the download deadline of the copies (seconds); default: the provider's.
     :raises GPTImageConfigurationError: the bucket is missing, credentials are refused, or writing fails.
     """
+    from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT
+    from airflow_provider_gptimage.outputs.leftovers import ABANDON_MARGIN, sweep_abandoned
+
     where = f"destination {path_uri(path)}" + (f" (connection {path_conn_id(path)!r})" if path_conn_id(path) else "")
     try:
         if path.protocol in LOCAL_PROTOCOLS:
             path.mkdir(parents=True, exist_ok=True)
             if not path.is_dir():
                 raise GPTImageConfigurationError(f"Invalid {where}: it exists but is not a folder.")
+            timeout = DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout
+            sweep_abandoned(path, older_than=timeout + ABANDON_MARGIN)
         elif not probe_write and path.bucket and not _bucket(path).exists():
             raise GPTImageConfigurationError(
                 f"Invalid {where}: bucket {path.bucket!r} does not exist (or the credentials cannot see it). "
@@ -212,61 +212,3 @@ def path_uri(path: ObjectStoragePath) -> str:
     if path.protocol in LOCAL_PROTOCOLS or not path.protocol:
         return f"file://{path.path}"
     return f"{path.protocol}://{path.path}"
-
-
-def validate_filename(filename: str) -> str:
-    """Check a user-given base name (e.g. a product SKU) and return it without an image extension.
-
-    Allowed: letters, digits and ``_ . + = @ , -``, not starting with a dot or a symbol, at most 200
-    characters. A trailing ``.png``/``.jpg``/``.webp`` is dropped: the extension comes from the image.
-
-    :raises GPTImageValidationError: naming ``filename``: path separators, ``..``, NUL, hidden names...
-    """
-    if not isinstance(filename, str):
-        raise GPTImageValidationError("filename", "must be a string", value=type(filename).__name__)
-    if any(sep in filename for sep in ("/", "\\", "\x00")) or filename in (".", ".."):
-        raise GPTImageValidationError(
-            "filename", "must be a plain name: no path separators, '..' or NUL (path traversal)", value=filename
-        )
-    stem = _IMAGE_SUFFIX.sub("", filename.strip())
-    if not stem or len(stem) > MAX_FILENAME_CHARS:
-        raise GPTImageValidationError("filename", f"must have 1 to {MAX_FILENAME_CHARS} characters", value=filename)
-    if not _SAFE_NAME.fullmatch(stem):
-        raise GPTImageValidationError(
-            "filename",
-            "may only hold letters, digits and _ . + = @ , - and must start with a letter, digit or _",
-            value=filename,
-        )
-    return stem
-
-
-def default_stem(job_id: str) -> str:
-    """The base name used without ``filename``: the job id, with unsafe characters replaced."""
-    stem = _UNSAFE_CHARS.sub("_", job_id.strip()).lstrip(".")[:MAX_FILENAME_CHARS]
-    return stem or "image"
-
-
-def output_name(stem: str, index: int, count: int, extension: str) -> str:
-    """Name of image ``index`` (1-based) of ``count``: ``stem.ext`` alone, ``stem-<index>.ext`` in a set."""
-    if not re.fullmatch(r"[a-z0-9]{1,8}", extension):
-        raise GPTImageValidationError("extension", "must be 1 to 8 lowercase letters or digits", value=extension)
-    return f"{stem}.{extension}" if count == 1 else f"{stem}-{index}.{extension}"
-
-
-def sidecar_name(image_name: str) -> str:
-    """Name of the provenance sidecar of an image: ``sku-1.png`` -> ``sku-1.json``."""
-    return image_name.rsplit(".", 1)[0] + SIDECAR_SUFFIX
-
-
-def output_names(job_id: str, count: int, filename: str | None, extension: str) -> list[str]:
-    """Names of every image of a job.
-
-    :param job_id: the job id; the default base name.
-    :param count: how many images the job returned.
-    :param filename: a base name given by the user (templated in the operator), e.g. a SKU.
-    :param extension: ``png``, ``jpg`` or ``webp`` (see :data:`EXTENSIONS`).
-    """
-    if count < 1:
-        raise GPTImageValidationError("count", "must be at least 1", value=count)
-    stem = validate_filename(filename) if filename is not None else default_stem(job_id)
-    return [output_name(stem, i, count, extension) for i in range(1, count + 1)]

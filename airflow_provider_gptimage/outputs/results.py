@@ -1,4 +1,4 @@
-"""The end of a single job's task: its images copied to the destination, and the result it returns."""
+"""A single job's images: every check before the job is created, then the copies and the task's result."""
 
 from __future__ import annotations
 
@@ -11,6 +11,36 @@ from airflow_provider_gptimage.protocol.events import check_finished, result_pay
 if TYPE_CHECKING:
     import logging
 
+    from airflow.sdk import ObjectStoragePath
+
+
+def check_outputs(
+    destination: Any, destination_conn_id: str | None, filename: str | None, download_timeout: float
+) -> tuple[ObjectStoragePath, str | None]:
+    """Every check of where the images will go that can run before a job is created (and paid for).
+
+    The folder resolves and is writable (abandoned temporary files swept), ``filename`` is a real name
+    (not empty, blank or a rendered ``"None"``), and every name a copy writes fits the destination in bytes
+    (a job-id-sized name when ``filename`` is ``None``).
+
+    :return: the folder and the checked base name (``None``: the images will be named after the job id).
+    :raises GPTImageValidationError: naming ``destination`` or ``filename``.
+    :raises GPTImageConfigurationError: the destination cannot be written.
+    """
+    from airflow_provider_gptimage.outputs import (
+        check_destination,
+        check_name_fits,
+        resolve_destination,
+        validate_filename,
+    )
+    from airflow_provider_gptimage.outputs.names import NOMINAL_JOB_STEM
+
+    folder = resolve_destination(destination, destination_conn_id or None)
+    stem = None if filename is None else validate_filename(filename)
+    check_name_fits(stem or NOMINAL_JOB_STEM, folder)
+    check_destination(folder, download_timeout=download_timeout)
+    return folder, stem
+
 
 def finish(
     record: JobRecord,
@@ -20,19 +50,28 @@ def finish(
     filename: str | None,
     provenance: Mapping[str, Any] | None,
     log: logging.Logger | Any,
+    download_timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Copy the images to ``destination`` (if set) and return the task's JSON-serialisable result."""
+    """Copy the images to ``destination`` (if set) and return the task's JSON-serialisable result.
+
+    :param download_timeout: seconds each image may take to download (default: the provider's).
+    """
     record = check_finished(record)
     outputs: list[dict[str, Any]] = []
     if destination:
-        from airflow_provider_gptimage.outputs import copy_results, resolve_destination
+        from airflow_provider_gptimage.outputs import DEFAULT_DOWNLOAD_TIMEOUT, copy_results, resolve_destination
 
         folder = resolve_destination(destination, destination_conn_id or None)
         from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
         # Waits between download retries go through the provider's one sleep (tests freeze it).
         written = copy_results(
-            record, folder, filename=filename, provenance=provenance, sleep=lambda s: GPTImageHook.sleep(s)
+            record,
+            folder,
+            filename=filename,
+            provenance=provenance,
+            sleep=lambda s: GPTImageHook.sleep(s),
+            download_timeout=DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
         )
         outputs = [item.to_dict() for item in written]
         for item in outputs:

@@ -7,6 +7,9 @@ connections of this session check the address they actually reached, right after
 before TLS or any byte of a request, so a result URL never makes this worker send a request to a cloud
 metadata endpoint. Connections through a proxy reach the proxy, which is not checked (it is the site's
 own infrastructure).
+
+The same connections hand their sockets to the download's deadline
+(:mod:`~airflow_provider_gptimage.outputs.deadline`), whose watchdog shuts them down when it passes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from airflow_provider_gptimage.outputs.deadline import current as current_deadline
 from airflow_provider_gptimage.outputs.urls import refused_address
 
 if TYPE_CHECKING:
@@ -45,6 +49,9 @@ def _checked(sock: socket.socket) -> socket.socket:
     if refused_address(address):
         sock.close()
         raise RefusedAddress(address)
+    watch = current_deadline()
+    if watch is not None:  # a duplicate: the TLS wrapper takes the original over during its handshake
+        watch.track(sock.dup(), owned=True)
     return sock
 
 
@@ -58,16 +65,31 @@ class _CheckedHTTPSConnection(HTTPSConnection):
         return _checked(super()._new_conn())
 
 
+def _tracked(conn: Any) -> Any:
+    """A connection taken from the pool: a reused one already has its socket, hand it to the deadline."""
+    watch = current_deadline()
+    if watch is not None and getattr(conn, "sock", None) is not None:
+        watch.track(conn.sock)
+    return conn
+
+
 class _CheckedHTTPConnectionPool(HTTPConnectionPool):
     ConnectionCls = _CheckedHTTPConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _tracked(super()._get_conn(timeout))
 
 
 class _CheckedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = _CheckedHTTPSConnection
 
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _tracked(super()._get_conn(timeout))
+
 
 class CheckedAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` whose direct connections refuse link-local and metadata addresses."""
+    """An ``HTTPAdapter`` whose direct connections refuse link-local and metadata addresses and answer to
+    the download deadline of the thread that uses them."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)

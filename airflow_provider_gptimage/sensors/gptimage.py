@@ -12,7 +12,8 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.context import current_try, is_stale_resume, request_id_prefix
 from airflow_provider_gptimage.links import GPTImageResultLink
-from airflow_provider_gptimage.outputs.results import finish
+from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
+from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.polling import deadline_after
 from airflow_provider_gptimage.protocol.text import is_plain_id
@@ -44,7 +45,9 @@ class GPTImageTaskSensor(BaseSensorOperator):
     :param max_poll_interval: the longest wait between polls when deferred.
     :param destination: folder to copy the images into (templated); see the operator.
     :param destination_conn_id: connection for the object store of ``destination``.
-    :param filename: base name of the copied image(s) (templated).
+    :param filename: base name of the copied image(s) (templated); checked, with ``destination``, before
+        the wait starts.
+    :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
     """
 
     template_fields: Sequence[str] = ("job_id", "destination", "destination_conn_id", "filename")
@@ -62,6 +65,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
         destination: Any = None,
         destination_conn_id: str | None = None,
         filename: str | None = None,
+        download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
@@ -74,6 +78,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.filename = filename
+        self.download_timeout = download_timeout_seconds(download_timeout)
 
     def _job_id(self) -> str:
         job_id = self.job_id.strip() if isinstance(self.job_id, str) else self.job_id
@@ -90,10 +95,8 @@ class GPTImageTaskSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Defer to the trigger (default), or poke from the worker like any sensor."""
         job_id = self._job_id()
-        if self.destination:
-            from airflow_provider_gptimage.outputs import check_destination, resolve_destination
-
-            check_destination(resolve_destination(self.destination, self.destination_conn_id or None))
+        if self.destination:  # everything that can fail the copy is checked before the wait
+            check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
@@ -145,4 +148,5 @@ class GPTImageTaskSensor(BaseSensorOperator):
             filename=self.filename,
             provenance={"sensor_task_id": self.task_id},
             log=self.log,
+            download_timeout=self.download_timeout,
         )

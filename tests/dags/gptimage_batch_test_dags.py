@@ -42,6 +42,7 @@ with DAG("gptimage_batch", schedule=None, start_date=datetime(2026, 1, 1), catch
         requests=plan(),
         max_active_jobs=int(ENV("GPTIMAGE_BATCH_MAX_ACTIVE", "5")),
         destination=ENV("GPTIMAGE_BATCH_DESTINATION") or None,
+        destination_conn_id=ENV("GPTIMAGE_BATCH_DESTINATION_CONN_ID") or None,
         failure_policy=ENV("GPTIMAGE_BATCH_POLICY", "fail_at_end"),
         poll_interval=float(ENV("GPTIMAGE_BATCH_POLL", "0.05")),
         max_poll_interval=float(ENV("GPTIMAGE_BATCH_MAX_POLL", "0.2")),

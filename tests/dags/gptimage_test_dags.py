@@ -62,3 +62,44 @@ with DAG("gptimage_generate_asset", schedule=None, start_date=datetime(2026, 1, 
         filename=FILENAME,
         outlets=[Asset(name="gptimage_test_images")],
     )
+
+# A filename as a template renders it (``{{ params.sku }}`` with no SKU renders "None", a missing key "").
+NAME_TEMPLATE = os.environ.get("GPTIMAGE_TEST_FILENAME_TEMPLATE", "{{ params.sku }}")
+NAME_PARAMS = {"sku": os.environ.get("GPTIMAGE_TEST_SKU")}
+
+with DAG(
+    "gptimage_generate_templated_name",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params=NAME_PARAMS,
+):
+    GPTImageGenerateOperator(
+        task_id="generate",
+        prompt=PROMPT,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+        destination=DESTINATION,
+        destination_conn_id=DESTINATION_CONN_ID,
+        filename=NAME_TEMPLATE,
+    )
+
+with DAG(
+    "gptimage_sense_templated_name",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    params=NAME_PARAMS,
+):
+    started = GPTImageGenerateOperator(task_id="start", prompt=PROMPT, wait_for_completion=False)
+    (
+        GPTImageTaskSensor(
+            task_id="sense",
+            job_id="{{ ti.xcom_pull(task_ids='start')['job_id'] }}",
+            poll_interval=0.05,
+            max_poll_interval=0.2,
+            destination=DESTINATION,
+            filename=NAME_TEMPLATE,
+        )
+        << started
+    )

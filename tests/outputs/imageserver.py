@@ -2,27 +2,40 @@
 
 Routes (``GET``), each counted in :attr:`ImageServer.hits` by path:
 
-* ``/ok.png`` a valid PNG; ``/octet.jpg`` JPEG bytes sent as ``application/octet-stream``;
-  ``/ok.webp`` WebP bytes; ``/second.png`` another PNG;
+* ``/ok.png`` a valid PNG; ``/octet.jpg`` a JPEG sent as ``application/octet-stream``;
+  ``/ok.webp`` a WebP; ``/second.png`` another PNG; ``/png-typed-jpeg`` a PNG sent as ``image/jpeg``;
 * ``/page`` an HTML page (200); ``/empty.png`` zero bytes (200, ``image/png``);
 * ``/expired-410``, ``/expired-403`` (S3-style XML), ``/expired-200`` (an XML "expired" page with 200);
 * ``/cut.png`` declares more bytes than it sends, then closes the connection;
 * ``/flaky.png`` answers 500 on its first request, then the PNG; ``/cut-once.png`` cuts the first time;
-* ``/big.png?mb=N`` N MiB streamed from one repeated block (:func:`big_image_digest` gives its digest);
-* ``/unsized.png?mb=N`` the same without ``Content-Length``;
-* ``/redirect-ok`` 302 to ``/ok.png``; ``/redirect-metadata`` 302 to the cloud metadata address.
+  ``/always-500`` always answers 500;
+* ``/big.png?mb=N`` an N MiB PNG (a big ancillary chunk before its image data) streamed from repeated
+  blocks (:func:`big_image_digest` gives its digest); ``/unsized.png?mb=N`` the same without ``Content-Length``;
+* ``/redirect-ok`` 302 to ``/ok.png``; ``/redirect-metadata`` 302 to the cloud metadata address;
+* hostile bodies (see :mod:`tests.outputs.hostile`), each sent as ``image/png`` unless said: ``/bom-html.png``,
+  ``/png-garbage.png``, ``/png-ihdr-only.png``, ``/png-cut-idat.png``, ``/png-trailing.png``,
+  ``/jpeg-no-eoi.jpg`` and ``/jpeg-late-scan.jpg`` (``image/jpeg``), ``/webp-lying.webp`` (``image/webp``),
+  ``/image.svg`` (``image/svg+xml``), ``/image.gif`` (``image/gif``), ``/image.avif`` (``image/avif``),
+  ``/bomb.png``, ``/unsized-cut.png`` (a cut PNG without ``Content-Length``, ended by closing);
+* ``/race-1.png``, ``/race-2.png`` two different valid PNGs of the same size (two writers racing);
+* ``/drip.png`` the headers at once, then the PNG one byte every 0.2 s; ``/drip-headers`` even the status
+  line and headers one byte every 0.2 s (each gives up after 30 s or when the client goes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import ssl
 import struct
 import threading
+import time
 import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from . import hostile
 
 MIB = 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -42,22 +55,32 @@ def make_png(width: int = 4, height: int = 3, seed: int = 0) -> bytes:
 
 PNG = make_png()
 SECOND_PNG = make_png(seed=1)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(200) + b"\xff\xd9"
-WEBP = b"RIFF" + struct.pack("<I", 200) + b"WEBPVP8 " + bytes(196)
 HTML = b"<!doctype html><html><body><h1>Welcome to our CDN</h1></body></html>"
 EXPIRED_XML = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
     b"<Message>Request has expired</Message></Error>"
 )
-_BLOCK = PNG_SIGNATURE + random.Random(42).randbytes(MIB - len(PNG_SIGNATURE))
+_TINY = make_png(1, 1)
+_BLOCK = random.Random(42).randbytes(MIB)
 _BLOCK_TAIL = random.Random(43).randbytes(MIB)
+_DRIP_SECONDS = 0.2
+_DRIP_LIMIT_SECONDS = 30.0
 
 
 def big_image_chunks(mib: int):
-    """The chunks of ``/big.png?mb=mib``: a PNG signature, then pseudo-random bytes (not a real PNG)."""
-    yield _BLOCK
-    for _ in range(mib - 1):
-        yield _BLOCK_TAIL
+    """The chunks of ``/big.png?mb=mib``: exactly ``mib`` MiB, a valid 1x1 PNG whose ancillary ``paDd`` chunk
+    (before the image data, as the simulator's padding) holds pseudo-random bytes."""
+    head, tail = _TINY[:33], _TINY[33:]
+    padding = mib * MIB - len(head) - 12 - len(tail)
+    yield head + struct.pack(">I", padding) + b"paDd"
+    crc, left, block = zlib.crc32(b"paDd"), padding, _BLOCK
+    while left:
+        piece = block[:left]
+        crc = zlib.crc32(piece, crc)
+        yield piece
+        left -= len(piece)
+        block = _BLOCK_TAIL
+    yield struct.pack(">I", crc & 0xFFFFFFFF) + tail
 
 
 def big_image_digest(mib: int) -> str:
@@ -80,6 +103,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_unsized(self, body: bytes, content_type: str) -> None:
+        """A body without ``Content-Length``, ended by closing the connection (HTTP/1.0)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drip(self, data: bytes, *, headers: bool) -> None:
+        """Send ``data`` one byte at a time; with ``headers`` the status line and headers are dripped too."""
+        head = f"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        if not headers:
+            self.wfile.write(head)
+            self.wfile.flush()
+        started = time.monotonic()
+        try:
+            for byte in (head if headers else b"") + data:
+                if time.monotonic() - started > _DRIP_LIMIT_SECONDS:
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(_DRIP_SECONDS)
+        except OSError:  # the client gave up (its deadline): fine
+            pass
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)
@@ -110,8 +157,17 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {
             "/ok.png": lambda: self._send(200, PNG, "image/png"),
             "/second.png": lambda: self._send(200, SECOND_PNG, "image/png"),
-            "/octet.jpg": lambda: self._send(200, JPEG, "application/octet-stream"),
-            "/ok.webp": lambda: self._send(200, WEBP, "image/webp"),
+            "/octet.jpg": lambda: self._send(200, hostile.JPEG_OK, "application/octet-stream"),
+            "/ok.webp": lambda: self._send(200, hostile.WEBP_OK, "image/webp"),
+            "/png-typed-jpeg": lambda: self._send(200, PNG, "image/jpeg"),
+            "/always-500": lambda: self._send(500, b"oops", "text/plain"),
+            "/drip.png": lambda: self._drip(PNG, headers=False),
+            "/drip-headers": lambda: self._drip(PNG, headers=True),
+            "/unsized-cut.png": lambda: self._send_unsized(hostile.PNG_CUT_IDAT, "image/png"),
+            **{
+                route: (lambda body=body, kind=kind: self._send(200, body, kind))
+                for route, (body, kind) in HOSTILE.items()
+            },
             "/page": lambda: self._send(200, HTML, "text/html; charset=utf-8"),
             "/empty.png": lambda: self._send(200, b"", "image/png"),
             "/expired-410": lambda: self._send(410, b"Gone", "text/plain"),
@@ -138,6 +194,27 @@ class _Handler(BaseHTTPRequestHandler):
             route()
 
 
+RACE_FIRST, RACE_SECOND = hostile.same_size_pngs()
+
+#: Route -> (body, Content-Type) of the hostile bodies, and of two writers' images of the same size.
+HOSTILE = {
+    "/race-1.png": (RACE_FIRST, "image/png"),
+    "/race-2.png": (RACE_SECOND, "image/png"),
+    "/bom-html.png": (hostile.BOM_HTML, "image/png"),
+    "/png-garbage.png": (hostile.PNG_GARBAGE, "image/png"),
+    "/png-ihdr-only.png": (hostile.PNG_IHDR_ONLY, "image/png"),
+    "/png-cut-idat.png": (hostile.PNG_CUT_IDAT, "image/png"),
+    "/png-trailing.png": (hostile.PNG_TRAILING, "image/png"),
+    "/jpeg-no-eoi.jpg": (hostile.JPEG_NO_EOI, "image/jpeg"),
+    "/jpeg-late-scan.jpg": (hostile.JPEG_LATE_SCAN, "image/jpeg"),
+    "/webp-lying.webp": (hostile.WEBP_LYING, "image/webp"),
+    "/image.svg": (hostile.SVG, "image/svg+xml"),
+    "/image.gif": (hostile.GIF, "image/gif"),
+    "/image.avif": (hostile.AVIF_HEAD, "image/avif"),
+    "/bomb.png": (hostile.PNG_BOMB, "image/png"),
+}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -148,10 +225,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class ImageServer:
-    """The server, run in a daemon thread; :meth:`url` builds the URL of a route."""
+    """The server, run in a daemon thread; :meth:`url` builds the URL of a route.
 
-    def __init__(self) -> None:
+    :param ssl_context: serve HTTPS with this server-side context (URLs then start with ``https``).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._server = _Server()
+        self.scheme = "http"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -164,7 +248,7 @@ class ImageServer:
         return self._server.server_address[1]
 
     def url(self, route: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{route}"
+        return f"{self.scheme}://{host}:{self.port}{route}"
 
     def start(self) -> None:
         self._thread.start()

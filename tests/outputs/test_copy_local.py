@@ -12,7 +12,9 @@ from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageVa
 from airflow_provider_gptimage.outputs import OutputFile, copy_results, find_existing, resolve_destination, verify
 from airflow_provider_gptimage.protocol import JobRecord, RetryPolicy
 
-from .imageserver import JPEG, PNG, SECOND_PNG, WEBP, job_record
+from .hostile import JPEG_OK as JPEG
+from .hostile import WEBP_OK as WEBP
+from .imageserver import PNG, SECOND_PNG, job_record
 
 FAST = RetryPolicy(max_attempts=3, initial_delay=0.5, jitter=0.0)
 
