@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage._compat import current_try, keep_defer_kwargs, resumed_defer_kwargs
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.operators.batch_create import CreateSettings, create_jobs
 from airflow_provider_gptimage.operators.batch_state import BatchStore, Progress
 from airflow_provider_gptimage.operators.batch_steps import absorb, failure_error, progress_line, scan_existing
@@ -74,7 +74,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,

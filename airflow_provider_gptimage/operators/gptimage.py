@@ -14,7 +14,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage._compat import current_try, is_stale_resume
 from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.runtime import (
     annotate_asset_events,
@@ -83,7 +83,7 @@ class GPTImageGenerateOperator(BaseOperator):
         "filename",
     )
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage._compat import current_try, is_stale_resume
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.text import is_plain_id
 from airflow_provider_gptimage.runtime import deadline_after, finish, request_id_prefix
@@ -47,7 +47,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("job_id", "destination", "destination_conn_id", "filename")
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,
