@@ -52,6 +52,8 @@ class APIServer:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in USERS.items()),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                # Airflow 3.0 signs without an issuer unless one is set, which PyJWT 2.10+ refuses.
+                "AIRFLOW__API_AUTH__JWT_ISSUER": "gptimage-ui-tests",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
@@ -67,6 +69,10 @@ class APIServer:
     def start(self) -> APIServer:
         """Start the server and wait until its API answers."""
         self.service.start()
+        return self.wait()
+
+    def wait(self) -> APIServer:
+        """Wait until the started server's API answers."""
         wait_until(self._ready, STARTUP_TIMEOUT, 0.5, lambda: f"the api-server\n{self.service.tail()}")
         return self
 

@@ -79,8 +79,11 @@ def ui_runs(
 
 
 @pytest.fixture(scope="module")
-def api_server(ui_runs: UIRuns, moto_endpoint: str) -> Iterator[APIServer]:
-    """A real api-server on the session's metadata DB, with the S3 connection of the test DAGs."""
+def api_server(airflow_db: Path, moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[APIServer]:
+    """A real api-server on the session's metadata DB, with the S3 connection of the test DAGs.
+
+    It boots (about 15 s) while :func:`ui_runs` runs the DAGs.
+    """
     env = {
         f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": aws_connection(moto_endpoint),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -89,7 +92,9 @@ def api_server(ui_runs: UIRuns, moto_endpoint: str) -> Iterator[APIServer]:
     }
     server = APIServer(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env)
     try:
-        yield server.start()
+        server.service.start()
+        request.getfixturevalue("ui_runs")
+        yield server.wait()
     finally:
         server.stop()
 

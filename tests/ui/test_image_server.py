@@ -94,7 +94,9 @@ def test_local_images_are_served_byte_for_byte(api_server: APIServer, ui_runs: U
         assert response.content == local_path(output["uri"]).read_bytes()
         assert response.headers["content-type"] == output["content_type"] == "image/png"
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["content-length"] == str(output["size"])
+        assert len(response.content) == output["size"]
+        if "content-encoding" not in response.headers:  # Airflow 3.0's api-server gzips responses
+            assert response.headers["content-length"] == str(output["size"])
         assert "sandbox" in response.headers["content-security-policy"]
         assert "private" in response.headers["cache-control"]
 
@@ -268,7 +270,7 @@ def test_the_api_server_lists_the_plugin(api_server: APIServer, tokens: dict[str
     plugins = api_server.get("/api/v2/plugins", tokens["reader"]).json()["plugins"]
     (plugin,) = [p for p in plugins if p["name"] == "gptimage"]
     assert plugin["fastapi_apps"][0]["url_prefix"] == urls.URL_PREFIX
-    views = [v for v in plugin["external_views"] if v.get("url_route") == urls.VIEW_ROUTE]
+    views = [v for v in plugin.get("external_views", []) if v.get("url_route") == urls.VIEW_ROUTE]  # 3.1+
     assert len(views) == (1 if Version("3.1") <= AIRFLOW_VERSION else 0)
     if views:
         assert views[0]["destination"] == "dag_run"
