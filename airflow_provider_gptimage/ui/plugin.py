@@ -36,7 +36,7 @@ class LazyApp:
 #: The tab of each DAG run's page (Airflow 3.1+); the UI fills in the placeholders of ``href``.
 RUN_VIEW = {
     "name": "GPT Images",
-    "href": urls.VIEW_HREF,
+    "href": urls.view_href(),
     "destination": "dag_run",
     "url_route": urls.VIEW_ROUTE,
     "category": "GPT Image",

@@ -101,13 +101,11 @@ def open_image(file: StoredFile, conn_id: str | None, *, max_bytes: int = MAX_IM
     path = ObjectStoragePath(file.uri, conn_id=conn_id)
     try:
         size = int(path.stat().st_size)
-        if not path.is_file():
-            raise FileNotFoundError(file.uri)
+        if size > max_bytes:
+            raise Refused(413, f"The image holds {size:,} bytes; the plugin serves at most {max_bytes:,}.")
+        handle = path.open("rb")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
         raise Refused(404, "The image is no longer in storage.") from exc
-    if size > max_bytes:
-        raise Refused(413, f"The image holds {size:,} bytes; the plugin serves at most {max_bytes:,}.")
-    handle = path.open("rb")
     try:
         head = handle.read(min(CHUNK_BYTES, size))
         if magic_type(head) != file.content_type:

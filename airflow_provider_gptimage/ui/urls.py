@@ -6,7 +6,7 @@ where the operators' extra links are evaluated.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 #: Where the plugin's FastAPI app is mounted in the api-server.
 URL_PREFIX = "/gptimage"
@@ -39,8 +39,16 @@ def run_path(dag_id: str, run_id: str, *, page: int | None = None, per_page: int
     return f"{URL_PREFIX}/runs/{_segment(dag_id)}/{_segment(run_id)}{suffix}"
 
 
-#: ``href`` of the DAG run tab; the UI replaces the placeholders with the URL-encoded ids.
-VIEW_HREF = f"{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}"
+def view_href(base_url: str | None = None) -> str:
+    """The ``href`` of the DAG run tab, whose placeholders the UI replaces with the URL-encoded ids.
+
+    The UI frames it as given, so it carries the path of ``[api] base_url`` (an Airflow served under
+    ``https://host/airflow/``) but no host: the frame stays same-origin.
+
+    :param base_url: the api-server's base URL (default: :func:`api_base_url`).
+    """
+    base = api_base_url() if base_url is None else base_url
+    return f"{urlsplit(base.strip()).path.rstrip('/')}{URL_PREFIX}/runs/{{DAG_ID}}/{{RUN_ID}}"
 
 
 def api_base_url() -> str:

@@ -64,6 +64,18 @@ def test_urls_encode_every_id():
 
 
 @pytest.mark.parametrize(
+    ("base_url", "href"),
+    [
+        ("", "/gptimage/runs/{DAG_ID}/{RUN_ID}"),
+        ("http://127.0.0.1:8080/", "/gptimage/runs/{DAG_ID}/{RUN_ID}"),
+        ("https://example.com/airflow/", "/airflow/gptimage/runs/{DAG_ID}/{RUN_ID}"),
+    ],
+)
+def test_the_tab_is_framed_from_the_api_servers_own_path(base_url, href):
+    assert urls.view_href(base_url) == href
+
+
+@pytest.mark.parametrize(
     ("total", "page", "per_page", "expected"),
     [
         (0, 1, 60, (0, 0, 1)),
