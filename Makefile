@@ -32,7 +32,9 @@ test: lint typecheck pytest
 
 # End-to-end scenarios against real Airflow services (api-server, scheduler, dag-processor, triggerer)
 # started on loopback in a temporary AIRFLOW_HOME; deselected from `make pytest` by the e2e marker.
+# The plugin's view is checked in headless Chromium (Debian's chromium, installed when missing: needs root).
 e2e: venv
+	./scripts/install-chromium.sh
 	$(VENV)/bin/pytest tests/e2e -m e2e -v
 
 # The benchmarks of issue 4 (benchmarks/, numbers in BENCHMARKS.md): each prints its table of medians and

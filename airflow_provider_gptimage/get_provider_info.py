@@ -66,5 +66,8 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "extra-links": ["airflow_provider_gptimage.links.GPTImageResultLink"],
+        "extra-links": [
+            "airflow_provider_gptimage.links.GPTImageResultLink",
+            "airflow_provider_gptimage.links.GPTImageGalleryLink",
+        ],
     }

@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.context import current_try, request_id_prefix, task_provenance
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.batch import build_batch
@@ -74,7 +74,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from airflow_provider_gptimage.context import (
     task_provenance,
 )
 from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
@@ -88,7 +88,7 @@ class GPTImageGenerateOperator(BaseOperator):
         "filename",
     )
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ class GalleryEntry:
     :param parameters: aspect ratio, resolution and the other options.
     :param size: bytes.
     :param written_at: when the copy was made (UTC, ISO 8601).
+    :param href: where the card links to (default: ``name``, relative to the folder).
+    :param thumbnail: the card's image source (default: ``href``).
     """
 
     name: str
@@ -40,9 +42,12 @@ class GalleryEntry:
     parameters: dict[str, Any]
     size: int
     written_at: str
+    href: str | None = None
+    thumbnail: str | None = None
 
 
-def _entry(document: dict[str, Any]) -> GalleryEntry | None:
+def entry_from_sidecar(document: dict[str, Any]) -> GalleryEntry | None:
+    """The gallery entry a provenance sidecar describes (``None`` for any other JSON document)."""
     if document.get("schema") != SIDECAR_SCHEMA or not document.get("name"):
         return None
     return GalleryEntry(
@@ -66,7 +71,7 @@ def gallery_entries(folder: ObjectStoragePath) -> list[GalleryEntry]:
             document = json.loads(path.read_text())
         except (ValueError, OSError):
             continue
-        entry = _entry(document) if isinstance(document, dict) else None
+        entry = entry_from_sidecar(document) if isinstance(document, dict) else None
         if entry is not None and (folder / entry.name).exists():
             entries.append(entry)
     return sorted(entries, key=lambda e: (e.key, e.name))
@@ -79,28 +84,45 @@ figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:
 img{width:100%;height:200px;object-fit:contain;background:#eee;border-radius:4px}
 figcaption{font-size:.8rem;line-height:1.3}.key{font-weight:600;font-size:.95rem}
 .prompt{color:#444;margin:.3rem 0}.meta{color:#888;font-family:monospace;font-size:.7rem;word-break:break-all}
+nav a{margin-right:.8rem}
 """
 
 
-def render_gallery(entries: Iterable[GalleryEntry], *, title: str = "Generated images") -> str:
-    """Return the HTML of the contact sheet (every value escaped; links relative to the folder)."""
+def render_gallery(
+    entries: Iterable[GalleryEntry],
+    *,
+    title: str = "Generated images",
+    summary: str | None = None,
+    pages: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Return the HTML of the contact sheet (every value escaped; links relative to the folder by default).
+
+    :param entries: the cards, in order.
+    :param title: the page's title.
+    :param summary: the line under the title (default: the number of cards).
+    :param pages: ``(label, href)`` links shown above and below the cards (e.g. paging).
+    """
     esc = html.escape
     cards = []
     for entry in entries:
         params = ", ".join(f"{k}={v}" for k, v in sorted(entry.parameters.items()))
+        href = entry.href or entry.name
         cards.append(
-            f'<figure data-key="{esc(entry.key)}"><a href="{esc(entry.name)}">'
-            f'<img src="{esc(entry.name)}" alt="{esc(entry.key)}" loading="lazy"></a>'
+            f'<figure data-key="{esc(entry.key)}"><a href="{esc(href)}">'
+            f'<img src="{esc(entry.thumbnail or href)}" alt="{esc(entry.key)}" loading="lazy" decoding="async"></a>'
             f'<figcaption><div class="key">{esc(entry.key)}</div>'
             f'<div class="prompt">{esc(entry.prompt)}</div>'
             f'<div class="meta">job {esc(entry.job_id)}<br>{esc(params)}<br>{entry.size:,} bytes, '
             f"{esc(entry.written_at)}</div></figcaption></figure>"
         )
     count = len(cards)
+    line = summary if summary is not None else f"{count} image{'s' if count != 1 else ''}"
+    nav = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in pages)
+    nav = f"<nav>{nav}</nav>" if nav else ""
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1>"
-        f'<p>{count} image{"s" if count != 1 else ""}</p><div class="grid">{"".join(cards)}</div></body></html>\n'
+        f'<p>{esc(line)}</p>{nav}<div class="grid">{"".join(cards)}</div>{nav}</body></html>\n'
     )
 
 

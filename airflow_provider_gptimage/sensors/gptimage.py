@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.context import current_try, is_stale_resume, request_id_prefix
-from airflow_provider_gptimage.links import GPTImageResultLink
+from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
@@ -52,7 +52,7 @@ class GPTImageTaskSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("job_id", "destination", "destination_conn_id", "filename")
     ui_color = "#e8f0fe"
-    operator_extra_links = (GPTImageResultLink(),)
+    operator_extra_links = (GPTImageResultLink(), GPTImageGalleryLink())
 
     def __init__(
         self,
