@@ -5,7 +5,7 @@ AIRFLOW_VERSION ?= 3.3.2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: venv venv-oldest demo test test-oldest test-matrix lint typecheck pytest e2e bench clean
+.PHONY: venv venv-oldest demo test test-oldest test-matrix lint typecheck pytest e2e bench docs clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,17 @@ pytest: venv
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
+
+# The documentation (Sphinx + MyST, docs/), warnings as errors; HTML in docs/_build/html.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 # End-to-end scenarios against real Airflow services (api-server, scheduler, dag-processor, triggerer)
 # started on loopback in a temporary AIRFLOW_HOME; deselected from `make pytest` by the e2e marker.
@@ -78,4 +89,4 @@ test-matrix: $(foreach v,$(MATRIX),.venv-$(v)/.installed-matrix)
 	done; exit $$status
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) $(foreach v,$(MATRIX),.venv-$(v)) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf docs/_build $(VENV) $(OLDEST_VENV) $(foreach v,$(MATRIX),.venv-$(v)) demo-output .pytest_cache .mypy_cache .ruff_cache

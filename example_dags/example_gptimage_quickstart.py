@@ -25,6 +25,7 @@ with DAG(
     catchup=False,
     tags=["gptimage", "example"],
 ):
+    # [START howto_operator_gptimage]
     hero = GPTImageGenerateOperator(
         task_id="hero_image",
         prompt="A watercolor illustration of a data pipeline as a river delta at sunrise, soft light",
@@ -33,6 +34,7 @@ with DAG(
         destination=OUTPUT,
         filename="hero",
     )
+    # [END howto_operator_gptimage]
     thumbnail = GPTImageGenerateOperator(
         task_id="thumbnail",
         prompt="A minimal flat icon of a river delta, teal and orange, white background",

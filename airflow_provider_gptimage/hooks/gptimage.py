@@ -25,9 +25,8 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageNotFoundError,
     GPTImageTransportError,
 )
-from airflow_provider_gptimage.hooks.loops import Call, asend, new_client_session, send
+from airflow_provider_gptimage.hooks.loops import Call, asend, new_client_session, send, wait
 from airflow_provider_gptimage.hooks.settings import ConnectionSettings, ashared_settings, read_settings
-from airflow_provider_gptimage.protocol.events import check_finished
 
 if TYPE_CHECKING:
     import ssl
@@ -211,30 +210,7 @@ class GPTImageHook(HttpHook):
         :raises GPTImageTimeoutError: the deadline passed first.
         :raises GPTImageUnknownStateError: the job kept reporting a state the provider does not know.
         """
-        from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
-
-        schedule = schedule or protocol.PollSchedule()
-        created_at = time.time() if created_at is None else created_at
-        last_state, last_poll_at, unknown = None, None, 0
-        while True:
-            step = protocol.poll_step(
-                schedule, created_at=created_at, last_poll_at=last_poll_at, now=time.time(), deadline=deadline
-            )
-            if step.action == protocol.polling.WAIT:
-                self.sleep(step.seconds)
-                continue
-            if step.action == protocol.polling.TIMEOUT:
-                raise GPTImageTimeoutError(protocol.timeout_message(job_id, last_state, timeout), job_id=job_id)
-            last_poll_at = time.time()
-            record = self.get_task(job_id)
-            if record.is_finished:
-                return check_finished(record)
-            unknown = unknown + 1 if record.is_unknown_state else 0
-            if unknown >= protocol.MAX_UNKNOWN_STATE_POLLS:
-                raise protocol.unknown_state_error(job_id, record.state, unknown)
-            if record.state != last_state:
-                self.log.info("Job %s is %s", job_id, record.state)
-                last_state = record.state
+        return wait(self, job_id, schedule or protocol.PollSchedule(), created_at, deadline, timeout)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key without spending credits: one poll of an id that cannot exist, with a short timeout.
@@ -268,20 +244,14 @@ class GPTImageHook(HttpHook):
 
     # ------------------------------------------------------------------------------- refused generic calls
     def run(self, *args: Any, **kwargs: Any) -> NoReturn:
-        """Refused: a generic HTTP call would bypass validation, bounded reads, redirects refusal and typed
-        errors. Use :meth:`create_task`, :meth:`submit`, :meth:`get_task` or :meth:`aget_task`."""
+        """Refused: a generic HTTP call would bypass validation, bounded reads, the refusal of redirects and the
+        typed errors. Use :meth:`create_task`, :meth:`submit`, :meth:`get_task` or :meth:`aget_task`."""
         raise GPTImageError(
             "GPTImageHook.run() is not supported: use create_task(), submit(), get_task() or aget_task(), "
             "which validate, bound and type every call."
         )
 
-    def run_and_check(self, *args: Any, **kwargs: Any) -> NoReturn:
-        """Refused, as :meth:`run`."""
-        self.run()
-
-    def run_with_advanced_retry(self, *args: Any, **kwargs: Any) -> NoReturn:
-        """Refused, as :meth:`run`: retries are the retry policy's (``retry_policy``)."""
-        self.run()
+    run_and_check = run_with_advanced_retry = run  # refused alike
 
     # ----------------------------------------------------------------------------------------- async
     async def aconfigure(self) -> None:

@@ -1,6 +1,7 @@
-"""The two request loops of :class:`~airflow_provider_gptimage.hooks.gptimage.GPTImageHook`: send, read (bounded),
+"""The loops of :class:`~airflow_provider_gptimage.hooks.gptimage.GPTImageHook`: send, read (bounded),
 let the protocol parse and decide, sleep, repeat. One is sync (requests, in the worker), one async (aiohttp,
-in the triggerer); every decision they share is :mod:`airflow_provider_gptimage.protocol`'s.
+in the triggerer); and the worker's wait for a job. Every decision they share is
+:mod:`airflow_provider_gptimage.protocol`'s.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import requests
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.hooks.transport import aread_body, atransport_error, read_body, transport_error
+from airflow_provider_gptimage.protocol.events import check_finished
 
 if TYPE_CHECKING:
     import ssl
@@ -123,6 +125,40 @@ async def asend(
         except GPTImageError as exc:
             failures.append(exc)
         await hook.asleep(_retry_or_raise(hook, call, failures, deadline))
+
+
+def wait(
+    hook: GPTImageHook,
+    job_id: str,
+    schedule: protocol.PollSchedule,
+    created_at: float | None,
+    deadline: float | None,
+    timeout: float | None,
+) -> protocol.JobRecord:
+    """The worker-side wait of :meth:`~.GPTImageHook.wait_for_job`: the triggers' rule, with the hook's sleep."""
+    from airflow_provider_gptimage.exceptions import GPTImageTimeoutError
+
+    created_at = time.time() if created_at is None else created_at
+    last_state, last_poll_at, unknown = None, None, 0
+    while True:
+        step = protocol.poll_step(
+            schedule, created_at=created_at, last_poll_at=last_poll_at, now=time.time(), deadline=deadline
+        )
+        if step.action == protocol.polling.WAIT:
+            hook.sleep(step.seconds)
+            continue
+        if step.action == protocol.polling.TIMEOUT:
+            raise GPTImageTimeoutError(protocol.timeout_message(job_id, last_state, timeout), job_id=job_id)
+        last_poll_at = time.time()
+        record = hook.get_task(job_id)
+        if record.is_finished:
+            return check_finished(record)
+        unknown = unknown + 1 if record.is_unknown_state else 0
+        if unknown >= protocol.MAX_UNKNOWN_STATE_POLLS:
+            raise protocol.unknown_state_error(job_id, record.state, unknown)
+        if record.state != last_state:
+            hook.log.info("Job %s is %s", job_id, record.state)
+            last_state = record.state
 
 
 def new_client_session(limit: int = 100, *, ssl: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:
