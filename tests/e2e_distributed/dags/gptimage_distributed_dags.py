@@ -12,28 +12,19 @@ from airflow.sdk import DAG
 
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
+from tests.e2e_distributed.names import (
+    BATCH_COUNT,
+    CATALOG_COUNT,
+    KILLS_COUNT,
+    KILLS_WINDOW,
+    batch_prompt,
+    catalog_prompt,
+)
 
 START = datetime(2026, 1, 1)
 DESTINATION = "{{ dag_run.conf['destination'] }}"
 POLL = 1.0
 MAX_POLL = 2.0
-#: Products of ``gptimage_dist_catalog`` (one mapped task each), keyed ``sku-00``...
-CATALOG_COUNT = 40
-#: Items of ``gptimage_dist_batch``.
-BATCH_COUNT = 300
-#: Items and window of ``gptimage_dist_batch_kills``.
-KILLS_COUNT = 30
-KILLS_WINDOW = 5
-
-
-def catalog_prompt(index: int, run_id: str) -> str:
-    """The prompt of catalog product ``index`` in run ``run_id`` (the scenarios build the same)."""
-    return f"distributed catalog product {index:02d} of {run_id}"
-
-
-def batch_prompt(index: int, run_id: str) -> str:
-    """The prompt of batch item ``index`` in run ``run_id``."""
-    return f"distributed batch item {index:03d} of {run_id}"
 
 
 with DAG("gptimage_dist_catalog", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
