@@ -60,6 +60,13 @@ e2e-distributed: venv-distributed
 bench: venv
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
+# Benchmark 7 (benchmarks/bench_distributed.py): 10,000 jobs waiting at once in the two real triggerers of the
+# e2e-distributed stack; RSS per waiting job, CPU per poll, event-loop lag. About 6-8 minutes; not in CI.
+# BENCH_ARGS="--mode mapped --count 500" measures one GPTImageTaskTrigger per job instead of batches.
+bench-distributed: venv-distributed
+	scripts/ensure-services.sh
+	$(DIST_VENV)/bin/python -m benchmarks.bench_distributed $(BENCH_ARGS)
+
 # The oldest releases pyproject.toml claims (Airflow 3.0.6, its lower bounds for the HTTP provider and
 # common-compat) in a second venv, pinned by .ci/constraints-oldest.txt; CI runs both venvs' suites.
 OLDEST_VENV ?= .venv-oldest

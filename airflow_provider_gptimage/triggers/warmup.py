@@ -5,11 +5,18 @@ would import the hook's dependencies there too (aiohttp, requests, the HTTP prov
 0.2 to 0.7 s, measured in asyncio debug mode), stalling every other trigger of the triggerer meanwhile. The
 trigger modules import none of them at module level; each trigger's ``run()`` awaits :func:`awarm_up` first.
 Concurrent callers in one event loop share one import thread; once it has succeeded, the call returns at once.
+
+The import thread then freezes the collector's view of the heap (``gc.freeze()``, as Airflow does before it
+forks): everything alive at that point (Airflow's and the imported modules' objects, long-lived) is left out
+of later full collections, which otherwise walk the whole heap of a triggerer (over 300 MB) while holding the
+GIL and stalled its loop for 0.5 s and more, measured with 9,000 jobs waiting (BENCHMARKS.md, benchmark 7).
+Objects created later are collected as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 from weakref import WeakKeyDictionary
 
@@ -29,6 +36,7 @@ _pending: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = W
 def _import_all() -> None:
     for name in HOOK_MODULES:
         importlib.import_module(name)
+    gc.freeze()
 
 
 async def awarm_up() -> None:

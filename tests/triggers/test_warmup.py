@@ -25,7 +25,7 @@ HEAVY = (*HOOK_MODULES, "requests", "airflow.providers.http.hooks.http")
 
 CHILD = textwrap.dedent(
     """
-    import asyncio, importlib.abc, json, sys, threading, time
+    import asyncio, gc, importlib.abc, json, sys, threading, time
     from airflow.triggers.base import BaseTrigger  # what a triggerer has imported
 
     heavy = json.loads(sys.argv[1])
@@ -59,7 +59,8 @@ CHILD = textwrap.dedent(
 
     payload = asyncio.run(first_event())
     print(json.dumps({"preloaded": preloaded, "by_module_import": by_module_import, "importers": importers,
-                      "loop_thread": threading.main_thread().name, "event": str(payload)[:300]}))
+                      "loop_thread": threading.main_thread().name, "event": str(payload)[:300],
+                      "frozen": gc.get_freeze_count()}))
     """
 )
 
@@ -92,3 +93,4 @@ def test_first_trigger_imports_the_hook_off_the_event_loop(classpath: str) -> No
     assert set(result["importers"]) == set(HEAVY), result["importers"]
     in_loop = sorted(name for name, thread in result["importers"].items() if thread == result["loop_thread"])
     assert in_loop == [], f"imported in the event loop's thread (warm-up skipped?): {in_loop}"
+    assert result["frozen"] > 0, "the warm-up did not freeze the heap: full collections walk all of Airflow's objects"
