@@ -5,7 +5,7 @@ measured runs: ``bench_dist_batches`` maps one batch task per chunk (``{"chunks"
 ``GPTImageBatchTrigger`` watching S jobs each); ``bench_dist_mapped`` maps one generate task per prompt
 (``{"count": N}``, one ``GPTImageTaskTrigger`` per job). Polling uses the operators' defaults (5 s, growing
 to 30 s), as a deployment would. ``bench_dist_warmup`` runs a small batch, and ``bench_dist_probe`` an
-event-loop probe, in each triggerer.
+event-loop probe (until its run is ended), in each triggerer.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class Postgres:
         conn = self.connect()
         try:
             with conn.cursor() as cursor:
-                cursor.execute(sql, params)
+                cursor.execute(sql, params or None)  # no params: a literal % stays a %
                 return list(cursor.fetchall()) if cursor.description else []
         finally:
             conn.close()

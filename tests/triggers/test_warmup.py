@@ -87,10 +87,13 @@ def test_first_trigger_imports_the_hook_off_the_event_loop(classpath: str) -> No
         check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["preloaded"] == [], "a triggerer would have these already: the test proves nothing for them"
-    assert result["by_module_import"] == [], "importing the trigger module pulled them into the event loop"
+    # What a triggerer has already imported cannot block it; the hook module itself never is.
+    watched = set(HEAVY) - set(result["preloaded"])
+    assert "airflow_provider_gptimage.hooks.gptimage" in watched
+    pulled = sorted(watched & set(result["by_module_import"]))
+    assert pulled == [], f"importing the trigger module pulled these into the event loop: {pulled}"
     assert "error" in result["event"], result["event"]  # the trigger did run to its (refused) first poll
-    assert set(result["importers"]) == set(HEAVY), result["importers"]
-    in_loop = sorted(name for name, thread in result["importers"].items() if thread == result["loop_thread"])
+    assert set(result["importers"]) >= watched, result["importers"]
+    in_loop = sorted(name for name in watched if result["importers"][name] == result["loop_thread"])
     assert in_loop == [], f"imported in the event loop's thread (warm-up skipped?): {in_loop}"
     assert result["frozen"] > 0, "the warm-up did not freeze the heap: full collections walk all of Airflow's objects"
