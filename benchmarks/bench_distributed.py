@@ -184,6 +184,9 @@ def measure(args: argparse.Namespace) -> Report:
         wait_until(lambda: len(list(probe_folder.glob("probe-*.jsonl"))) == 2, 300, 1.0, "a probe in each triggerer")
         time.sleep(5)
         baseline = {name: rss_kib(stack.services[name]) for name in TRIGGERERS}
+        idle0, idle_t0 = sum(cpu_seconds(stack.services[n]) for n in TRIGGERERS), time.monotonic()
+        time.sleep(args.idle)  # what the two triggerers cost with nothing of this provider to run (the probes only)
+        idle_rate = (sum(cpu_seconds(stack.services[n]) for n in TRIGGERERS) - idle0) / (time.monotonic() - idle_t0)
         say(f"warm-up done, probes reporting; baseline RSS KiB {baseline}")
 
         sim.reset()
@@ -243,11 +246,13 @@ def measure(args: argparse.Namespace) -> Report:
         blocking = sum(1 for s in all_samples if s > DEFAULT_THRESHOLD)
         ramp_blocking = sum(1 for n in TRIGGERERS for s in whole[n] if s > DEFAULT_THRESHOLD)
         cpu_ms_per_poll = 1000 * sum(cpu.values()) / polls if polls else float("nan")
+        net_ms_per_poll = 1000 * (sum(cpu.values()) - idle_rate * elapsed) / polls if polls else float("nan")
         report.notes += [
             f"{jobs_total:,} jobs in {triggers_total:,} triggers ({args.runs} DAG runs); all waiting "
             f"{ramp:.0f}s after the runs were triggered; simulator: {stats.active_jobs:,} active jobs",
             f"window {elapsed:.0f}s after {args.settle:.0f}s settling: {polls:,} polls ({polls / elapsed:.0f}/s), "
-            f"triggerers' CPU {sum(cpu.values()):.1f}s: {cpu_ms_per_poll:.3f} ms CPU per poll",
+            f"triggerers' CPU {sum(cpu.values()):.1f}s: {cpu_ms_per_poll:.3f} ms CPU per poll; idle, the two "
+            f"triggerers use {idle_rate:.3f} s of CPU per second: {net_ms_per_poll:.3f} ms per poll above that",
             f"Airflow's watchdog, samples above {SAMPLE_THRESHOLD}s (lag > 20 ms) from the runs' start to the window "
             "(ramp and settling): "
             + ", ".join(f"{n}: {len(whole[n])} (max {max(whole[n], default=0):.2f}s)" for n in TRIGGERERS)
@@ -303,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--generation", type=float, default=3600.0, help="simulated generation time (s)")
     cli.add_argument("--settle", type=float, default=40.0, help="seconds between the ramp and the window")
     cli.add_argument("--window", type=float, default=120.0, help="seconds of the measurement window")
+    cli.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measured before the runs")
     cli.add_argument("--ramp-timeout", type=float, default=1800.0)
     cli.add_argument("--keep-home", action="store_true", help="keep AIRFLOW_HOME (logs) for a post-mortem")
     cli.add_argument("--json", help="also write the report as JSON to this file")

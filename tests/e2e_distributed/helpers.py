@@ -20,6 +20,12 @@ def triggers_by_triggerer(stack: DistributedStack) -> Counter[str]:
     return Counter({str(host): int(count) for host, count in rows})
 
 
+def trigger_holders(stack: DistributedStack) -> dict[int, str | None]:
+    """Every trigger row's id and the hostname of the triggerer holding it (``None``: none does)."""
+    rows = stack.query("SELECT t.id, j.hostname FROM trigger t LEFT JOIN job j ON j.id = t.triggerer_id")
+    return {int(trigger_id): None if host is None else str(host) for trigger_id, host in rows}
+
+
 def worker_running(stack: DistributedStack, ti: dict[str, Any]) -> str:
     """The worker whose session holds the task runner of a running task instance.
 
