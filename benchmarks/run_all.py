@@ -21,7 +21,15 @@ from typing import Any
 from benchmarks.common import REPO, fmt
 
 #: Module names under ``benchmarks``, in the order they run (cheap and independent first).
-BENCHMARKS = ("bench_import", "bench_copy", "bench_worker_slots", "bench_batch", "bench_polling", "bench_trigger_start")
+BENCHMARKS = (
+    "bench_import",
+    "bench_trigger_warmup",
+    "bench_copy",
+    "bench_worker_slots",
+    "bench_batch",
+    "bench_polling",
+    "bench_trigger_start",
+)
 
 
 def markdown(reports: list[dict[str, Any]], header: str) -> str:

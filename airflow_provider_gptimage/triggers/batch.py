@@ -34,6 +34,7 @@ from airflow_provider_gptimage.protocol.polling import event_hold
 from airflow_provider_gptimage.protocol.watch import Watch, WatchedJob
 from airflow_provider_gptimage.protocol.window import WakePolicy
 from airflow_provider_gptimage.triggers.session import shared_client_session
+from airflow_provider_gptimage.triggers.warmup import awarm_up
 
 #: Polls in flight at once per trigger (the shared pool holds 64 connections per event loop).
 DEFAULT_MAX_CONCURRENT_POLLS = 16
@@ -133,6 +134,7 @@ class GPTImageBatchTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the wake-up policy says resume; yield exactly one ``batch`` event, whatever happens."""
+        await awarm_up()  # the hook's imports, in a thread: not in the triggerer's event loop
         hook = self._hook()
         try:
             event = await self._watch(hook)

@@ -35,6 +35,7 @@ from airflow_provider_gptimage.protocol import (
 from airflow_provider_gptimage.protocol.events import crash_event, error_event, record_event, timeout_event
 from airflow_provider_gptimage.protocol.polling import TIMEOUT, WAIT, event_hold
 from airflow_provider_gptimage.triggers.session import shared_client_session
+from airflow_provider_gptimage.triggers.warmup import awarm_up
 
 if TYPE_CHECKING:
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
@@ -125,7 +126,9 @@ class GPTImageTaskTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the job ends or the deadline passes; yield exactly one event, whatever happens."""
-        start, hook = time.time(), self._hook()
+        start = time.time()
+        await awarm_up()  # the hook's imports, in a thread: not in the triggerer's event loop
+        hook = self._hook()
         try:
             event = await self._poll(hook, start)
         except Exception as exc:  # the safety net: a trigger ends with an event, never a traceback

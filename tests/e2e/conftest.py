@@ -9,16 +9,14 @@ SQLite DB) for a post-mortem; its path is printed.
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
 import sys
 from collections.abc import Iterator
-from types import FrameType
 
 import pytest
 
 from airflow_provider_gptimage.simulator.client import SimulatorClient
+from tests.e2e.processes import stopped_on_exit
 from tests.e2e.stack import AirflowStack
 
 #: DAGs of ``tests/e2e/dags`` the scenarios run.
@@ -31,30 +29,15 @@ E2E_DAG_IDS = [
 ]
 
 
-def _interrupt_on_signal(signum: int, frame: FrameType | None) -> None:
-    # pytest reports a SystemExit inside a test as that test's failure and goes on with the next one;
-    # a KeyboardInterrupt ends the session and still tears the session fixtures down.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[AirflowStack]:
     """The running Airflow services and simulator, shared by every scenario."""
     airflow_stack = AirflowStack(keep_home=os.environ.get("GPTIMAGE_E2E_KEEP_HOME") == "1")
-    atexit.register(airflow_stack.stop)
-    previous = {sig: signal.signal(sig, _interrupt_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     print(f"\ne2e AIRFLOW_HOME: {airflow_stack.home}", file=sys.stderr)
-    try:
+    with stopped_on_exit(airflow_stack.stop):
         airflow_stack.start()
         airflow_stack.wait_for_dags(E2E_DAG_IDS)
         yield airflow_stack
-    finally:
-        try:
-            airflow_stack.stop()
-        finally:
-            atexit.unregister(airflow_stack.stop)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ orphaned and re-parented to init. Stopping a service therefore signals every pro
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -208,3 +210,29 @@ def iter_files(root: Path) -> Iterator[Path]:
             path = Path(folder) / name
             if path.is_file():
                 yield path
+
+
+def _interrupt_on_signal(signum: int, frame: FrameType | None) -> None:
+    # pytest reports a SystemExit inside a test as that test's failure and goes on with the next one;
+    # a KeyboardInterrupt ends the session and still tears the session fixtures down.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def stopped_on_exit(stop: Callable[[], None]) -> Iterator[None]:
+    """Run ``stop`` when the block ends, however it ends: normally, on an exception, on Ctrl-C, on SIGTERM or
+    SIGHUP (turned into ``KeyboardInterrupt`` while the block runs) and, as a last resort, from ``atexit``.
+
+    :param stop: idempotent; stops everything a test session started.
+    """
+    atexit.register(stop)
+    previous = {sig: signal.signal(sig, _interrupt_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        try:
+            stop()
+        finally:
+            atexit.unregister(stop)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -43,12 +43,18 @@ class AirflowStack:
     :param keep_home: leave the ``AIRFLOW_HOME`` folder in place after :meth:`stop` (for debugging).
     """
 
+    #: The Airflow services it starts, in start order (see :meth:`_service`).
+    service_names: tuple[str, ...] = AIRFLOW_SERVICES
+    #: Folder of the DAGs the scenarios run.
+    dags_folder: Path = DAGS_FOLDER
+
     def __init__(self, keep_home: bool = False) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="gptimage-e2e-home-"))
         self.keep_home = keep_home
         self.service_log_dir = self.home / "logs" / "e2e-services"
         self.db_path = self.home / "airflow.db"
         self.api_port = free_port()
+        self._before_env()
         self.simulator = Service(
             "simulator",
             [sys.executable, "-u", "-m", "airflow_provider_gptimage.simulator", "--port", "0"],
@@ -61,6 +67,9 @@ class AirflowStack:
         self.api = AirflowAPI(f"http://127.0.0.1:{self.api_port}")
 
     # ------------------------------------------------------------------------------------------ set-up
+    def _before_env(self) -> None:
+        """Set what :meth:`_airflow_env` needs beyond the API port (a subclass's backends)."""
+
     @staticmethod
     def _base_env() -> dict[str, str]:
         """The current environment minus every Airflow setting (the unit-test conftest sets some)."""
@@ -73,7 +82,7 @@ class AirflowStack:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "PYTHONUNBUFFERED": "1",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
@@ -122,6 +131,7 @@ class AirflowStack:
             {"conn_type": "gptimage", "host": self.simulator_url, "password": FAKE_API_KEY}
         )
         self.service_log_dir.mkdir(parents=True, exist_ok=True)
+        self._start_backends()
         with (self.service_log_dir / "db-migrate.log").open("wb") as out:
             subprocess.run(
                 [_bin("airflow"), "db", "migrate"],
@@ -131,10 +141,13 @@ class AirflowStack:
                 check=True,
                 timeout=STARTUP_TIMEOUT,
             )
-        for name in AIRFLOW_SERVICES:
+        for name in self.service_names:
             self.services[name] = self._service(name).start()
         wait_until(self._api_ready, STARTUP_TIMEOUT, 1.0, lambda: "the API server\n" + self._tails())
         return self
+
+    def _start_backends(self) -> None:
+        """Start what the Airflow services need before ``db migrate`` (nothing with SQLite)."""
 
     def _start_simulator(self) -> None:
         self.simulator.start()

@@ -1,0 +1,1 @@
+"""End-to-end tests on Airflow's distributed engine (``make e2e-distributed``); not part of ``pytest``'s default run."""
