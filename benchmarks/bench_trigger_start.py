@@ -1,8 +1,9 @@
 """Benchmark 6: the triggerer's CPU cost of starting ``GPTImageTaskTrigger``s, up to their first poll.
 
 A triggerer that restarts with thousands of waiting jobs starts all their triggers at once. N triggers are
-created and run in one event loop (jobs created ``poll_interval`` ago: polled at once) against the simulator in a separate process,
-polling jobs that never finish (``[sim:stuck]``); the client process measures its own CPU time
+created and run in one event loop (their jobs created ``poll_interval`` ago, so polled at once) against the
+simulator in a separate process, polling jobs that never finish (``[sim:stuck]``); the client process
+measures its own CPU time
 (``time.process_time()``: every thread, the ``to_thread`` workers included) from the creation of the first
 trigger until every trigger's first poll has been answered. The interval after the first poll is long, so
 no second poll falls in the measurement.
