@@ -76,7 +76,7 @@ def _serve(request: Request, image: StoredImage, file: StoredFile) -> Response:
 
 
 def create_app() -> FastAPI:
-    """Build the app: images, thumbnails and a DAG run's gallery."""
+    """Build the app: images, thumbnails, a DAG run's gallery, and the documentation."""
     app = FastAPI(
         title="GPT Image",
         description="Images written by airflow-provider-gptimage tasks, read from their recorded results.",
@@ -119,5 +119,16 @@ def create_app() -> FastAPI:
         """One page of the gallery of every image the run's tasks recorded."""
         html = view.render_run(dag_id, run_id, view.run_images(session, dag_id, run_id), page=page, per_page=per_page)
         return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html), "Cache-Control": "no-store"})
+
+    @app.get("/docs/", response_class=HTMLResponse)
+    @app.get("/docs/{page:path}", response_class=HTMLResponse)
+    def documentation(page: str = "index.md") -> HTMLResponse:
+        """The documentation of the installed version (public: it is the package's own documentation)."""
+        from airflow_provider_gptimage.ui.docs import render
+
+        html = render(page or "index.md")
+        if html is None:
+            raise HTTPException(404, "No such page of the documentation.")
+        return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
 
     return app
