@@ -145,3 +145,61 @@ def test_provider_info_validates_against_airflows_schema():
     schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
     schema = json.loads(schema_path.read_text())
     jsonschema.validate(get_provider_info(), schema)
+
+
+def test_wheel_ships_license_examples_and_docs(wheel: Path):
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    for member in (
+        f"{PACKAGE}/example_dags/example_gptimage_quickstart.py",
+        f"{PACKAGE}/example_dags/data/products.csv",
+        f"{PACKAGE}/docs/index.md",
+        f"{PACKAGE}/docs/howto/batch.md",
+        f"{PACKAGE}/docs/CHANGELOG.md",
+    ):
+        assert member in names, member
+    metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "Project-URL: Documentation, /gptimage/docs/" in metadata
+    assert "License-Expression: Apache-2.0" in metadata
+
+
+def test_sdist_ships_the_license_changelog_and_docs(dist_dir: Path):
+    (sdist,) = dist_dir.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"LICENSE", "CHANGELOG.md", "docs/index.md", "docs/conf.py"} <= names
+
+
+def test_a_pip_user_copies_the_examples_into_a_dags_folder(wheel_env, tmp_path: Path):
+    python, env = wheel_env
+    dags = tmp_path / "dags"
+    out = run_in(python, env, "-m", f"{PACKAGE}.examples", "copy", str(dags))
+    assert "example_gptimage_quickstart.py" in out
+    assert (dags / "gptimage_examples" / "data" / "products.csv").is_file()
+    again = subprocess.run(
+        [str(python), "-m", f"{PACKAGE}.examples", "copy", str(dags)], env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 2 and "--force" in again.stderr  # an earlier (maybe edited) copy is kept
+
+
+def test_the_installed_wheel_renders_its_documentation(wheel_env):
+    python, env = wheel_env
+    out = run_in(python, env, "-c", f"from {PACKAGE}.ui.docs import render; print(render('howto/sensor.md'))")
+    assert "GPTImageTaskSensor(" in out
+
+
+def test_every_public_class_is_in_the_provider_info():
+    info = get_provider_info()
+    modules = {
+        m for group in ("operators", "sensors", "triggers", "hooks") for e in info[group] for m in e["python-modules"]
+    }
+    assert {
+        f"{PACKAGE}.operators.gptimage",
+        f"{PACKAGE}.operators.batch",
+        f"{PACKAGE}.operators.gallery",
+        f"{PACKAGE}.sensors.gptimage",
+        f"{PACKAGE}.triggers.gptimage",
+        f"{PACKAGE}.triggers.batch",
+        f"{PACKAGE}.hooks.gptimage",
+    } <= modules
