@@ -20,3 +20,14 @@ def test_an_older_airflow_is_refused_with_the_versions(monkeypatch, installed):
 def test_supported_releases_load(monkeypatch, installed):
     monkeypatch.setattr(importlib.metadata, "version", lambda name: installed)
     airflow_provider_gptimage._check_airflow_version()
+
+
+def test_every_error_class_is_in_the_errors_table():
+    import inspect
+
+    from airflow_provider_gptimage import exceptions
+    from tests.conftest import REPO
+
+    page = (REPO / "docs" / "reliability.md").read_text()
+    classes = [n for n, c in inspect.getmembers(exceptions, inspect.isclass) if issubclass(c, exceptions.GPTImageError)]
+    assert [name for name in classes if f"`{name}`" not in page] == []
