@@ -38,7 +38,7 @@ $(DOCS_STAMP): $(STAMP)
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(VENV)/bin/sphinx-build -W --keep-going -E -a -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 
 # End-to-end scenarios against real Airflow services (api-server, scheduler, dag-processor, triggerer)
