@@ -222,6 +222,22 @@ class GPTImageBatchFailedError(GPTImageError):
         self.failed_keys = failed_keys
 
 
+class GPTImageSpendLimitError(GPTImageError):
+    """A catalog run's plan needs more new jobs than ``max_new_images`` allows; raised before any create.
+
+    :param needed: the jobs the plan would pay for.
+    :param allowed: the ``max_new_images`` limit.
+    """
+
+    needed: int = 0
+    allowed: int = 0
+
+    def __init__(self, message: str, *, needed: int = 0, allowed: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.allowed = allowed
+
+
 def _short_repr(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."

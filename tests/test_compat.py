@@ -23,6 +23,7 @@ from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.gptimage import STATE_KEY, GPTImageGenerateOperator
+from airflow_provider_gptimage.operators.reattach import attach_or_create
 from airflow_provider_gptimage.protocol.events import batch_event
 from airflow_provider_gptimage.sensors.gptimage import GPTImageTaskSensor
 from tests.conftest import HAS_TASK_STATE_STORE, needs_fresh_retry_after_deferral, run_dag, xcom_value
@@ -84,20 +85,36 @@ def test_without_task_state_store_the_operator_warns_and_creates_afresh(
     stub = SimpleNamespace(warning=lambda msg, *a: warnings.append(msg % a), info=lambda *a: None)
     monkeypatch.setattr(GPTImageGenerateOperator, "log", property(lambda self: stub))
     hook = GPTImageHook(gptimage_conn)
-    job_id, _, record = operator._attach_or_create(hook, request_, {})
-    again, _, _ = operator._attach_or_create(hook, request_, {})
-    assert record is None
-    assert again != job_id  # nothing remembered: a retry pays for a new job
+    first = attach_or_create(hook, request_, None, folder=None, key=None, log=operator.log)
+    again = attach_or_create(hook, request_, None, folder=None, key=None, log=operator.log)
+    assert first.record is None
+    assert again.job_id != first.job_id  # nothing remembered and no destination: a retry pays for a new job
     assert len(warnings) == 2
-    assert all("no task_state_store" in w and "may pay for a second image" in w for w in warnings)
+    assert all("no task_state_store" in w and "journal" in w for w in warnings)
     assert simulator.stats().creates == 2
+
+
+def test_without_task_state_store_the_destination_journal_reattaches(
+    operator, request_, simulator, gptimage_conn, tmp_path
+):
+    from airflow.sdk import ObjectStoragePath
+
+    folder = ObjectStoragePath(tmp_path.as_uri())
+    hook = GPTImageHook(gptimage_conn)
+    first = attach_or_create(hook, request_, None, folder=folder, key="SKU-1", log=operator.log)
+    again = attach_or_create(hook, request_, None, folder=folder, key="SKU-1", log=operator.log)
+    assert (again.job_id, again.record is not None) == (first.job_id, True)
+    assert simulator.stats().creates == 1
+    assert [p.name for p in (tmp_path / "_catalog" / "journal").iterdir()] == [f"{protocol.fingerprint(request_)}.json"]
 
 
 def test_with_task_state_store_the_operator_reattaches(operator, request_, simulator, gptimage_conn):
     hook = GPTImageHook(gptimage_conn)
     store = FakeStore()
-    job_id, _, first = operator._attach_or_create(hook, request_, {"task_state_store": store})
-    again, _, record = operator._attach_or_create(hook, request_, {"task_state_store": store})
+    attached = attach_or_create(hook, request_, store, folder=None, key=None, log=operator.log)
+    job_id, first = attached.job_id, attached.record
+    again_attached = attach_or_create(hook, request_, store, folder=None, key=None, log=operator.log)
+    again, record = again_attached.job_id, again_attached.record
     assert first is None
     assert again == job_id
     assert record is not None

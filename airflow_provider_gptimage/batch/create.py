@@ -140,6 +140,8 @@ class CreatePass:
                 job = JobInFlight(outcome, created_at, items[index].fingerprint)
                 progress.flight[items[index].key] = job
                 self.created.append((items[index].key, job))
+                if self.run.catalog is not None:
+                    self.run.catalog.journal(items[index], job)
                 progress.window = progress.window.accepted()
                 answers.created += 1
             elif isinstance(outcome, GPTImageActiveTaskLimitError):

@@ -25,15 +25,20 @@ def listed_names(folder: ObjectStoragePath) -> set[str]:
         return set()
 
 
-def scan_existing(folder: ObjectStoragePath, items: Sequence[BatchItem], progress: Progress) -> list[ResultRow]:
-    """Mark pending items whose outputs are complete in the destination as existing; return their rows.
+def scan_existing(
+    folder: ObjectStoragePath, items: Sequence[BatchItem], progress: Progress, *, force: bool = False
+) -> list[ResultRow]:
+    """Mark pending items whose outputs are complete in the destination, made by the same request, as
+    existing; return their rows.
 
     One listing of the folder finds the candidates (a sidecar named after the key); only those are checked
     with :func:`~airflow_provider_gptimage.outputs.find_existing`, so 10,000 keys cost one listing, not
-    10,000 reads.
+    10,000 reads. With ``force`` nothing is reused.
     """
     from airflow_provider_gptimage.outputs import find_existing, validate_filename
 
+    if force:
+        return []
     names = listed_names(folder)
     rows = []
     for index, item in enumerate(items):
@@ -41,7 +46,7 @@ def scan_existing(folder: ObjectStoragePath, items: Sequence[BatchItem], progres
             continue
         stem = validate_filename(item.key)
         if f"{stem}.json" in names or f"{stem}-1.json" in names:
-            found = find_existing(folder, item.key)
+            found = find_existing(folder, item.key, item.fingerprint)
             if found:
                 progress.statuses[index] = ItemStatus.EXISTING
                 rows.append(ResultRow(index, found[0].job_id, "existing", tuple(o.uri for o in found)))
@@ -56,19 +61,20 @@ def keep_outputs(
     sleep: Callable[[float], None],
     provenance: Mapping[str, Any],
     download_timeout: float,
-) -> list[str]:
-    """Copy a successful job's images to the destination, named by key; return their URIs.
+    history: str = "keep",
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Copy a successful job's images to the destination, named by key; return their URIs and outputs.
 
-    Without a destination the result URLs are returned (they expire in about a day). A copy already made
-    from this very job (a resume after a crash between copy and bookkeeping) is not made again.
+    Without a destination the result URLs are returned (they expire in about a day), and no outputs. A copy
+    already made from this very job (a resume after a crash between copy and bookkeeping) is not made again.
     """
     if folder is None:
-        return list(record.result_urls)
+        return list(record.result_urls), []
     from airflow_provider_gptimage.outputs import copy_results, find_existing
 
-    found = find_existing(folder, item.key)
+    found = find_existing(folder, item.key, item.fingerprint)
     if found and all(output.job_id == record.job_id for output in found):
-        return [output.uri for output in found]
+        return [output.uri for output in found], [output.to_dict() for output in found]
     written = copy_results(
         record,
         folder,
@@ -77,5 +83,7 @@ def keep_outputs(
         provenance={**provenance, "batch_key": item.key},
         sleep=sleep,
         download_timeout=download_timeout,
+        fingerprint=item.fingerprint,
+        history=history,
     )
-    return [output.uri for output in written]
+    return [output.uri for output in written], [output.to_dict() for output in written]

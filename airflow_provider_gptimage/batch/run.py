@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_gptimage.batch.catalog import BatchCatalog
     from airflow_provider_gptimage.batch.store import BatchStore, Progress
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
     from airflow_provider_gptimage.protocol import PollSchedule
@@ -78,6 +79,7 @@ class BatchRun:
     :param settings: the operator's arguments.
     :param log: the task's logger.
     :param provenance: facts about the task for the sidecars.
+    :param catalog: the catalog duties at the destination (``None`` without one).
     """
 
     def __init__(
@@ -91,9 +93,11 @@ class BatchRun:
         settings: BatchSettings,
         log: logging.Logger | Any,
         provenance: Mapping[str, Any],
+        catalog: BatchCatalog | None = None,
     ) -> None:
         self.items, self.folder, self.store, self.progress = items, folder, store, progress
         self.hook, self.settings, self.log, self.provenance = hook, settings, log, provenance
+        self.catalog = catalog
         self.positions = {item.key: index for index, item in enumerate(items)}
 
     @property
@@ -112,7 +116,10 @@ class BatchRun:
         the new try is stored at once (a resume of it must not take its pending items for failed ones)."""
         if not self.progress.start_try(try_number):
             return
-        rows = scan_existing(self.folder, self.items, self.progress) if self.folder is not None else []
+        rows = self.catalog.begin(self.items, self.progress) if self.catalog is not None else []
+        if self.folder is not None:
+            force = self.catalog is not None and self.catalog.options.force
+            rows += scan_existing(self.folder, self.items, self.progress, force=force)
         if rows:
             self.log.info("%d item(s) are already complete in the destination: no job for them", len(rows))
         self.progress.save_results(self.store, rows)
@@ -146,6 +153,8 @@ class BatchRun:
             record = events.outcome(entry)
         except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultError) as exc:
             state = {GPTImageJobFailedError: "fail", GPTImageTimeoutError: "timeout"}.get(type(exc), "error")
+            if self.catalog is not None and not isinstance(exc, GPTImageResultError):
+                self.catalog.failed(self.items[index], job_id)
             return self._ended(index, ResultRow(index, job_id, state, (), str(exc)), ItemStatus.FAILED)
         except GPTImageNotFoundError:
             self.log.warning("Job %s of key %r is unknown to the service; creating it again", job_id, key)
@@ -157,15 +166,13 @@ class BatchRun:
             self.log.warning("Polling job %s of key %r keeps failing (%s); still watching it", job_id, key, exc)
             return None
         record = replace(record, params=self.items[index].request.body())
-        uris = keep_outputs(
-            record,
-            self.items[index],
-            self.folder,
-            http,
-            self.hook.sleep,
-            self.provenance,
-            self.settings.download_timeout,
+        item = self.items[index]
+        history = self.catalog.options.history if self.catalog is not None else "keep"
+        uris, outputs = keep_outputs(
+            record, item, self.folder, http, self.hook.sleep, self.provenance, self.settings.download_timeout, history
         )
+        if self.catalog is not None:
+            self.catalog.committed(item, job_id, outputs)
         return self._ended(index, ResultRow(index, job_id, "success", tuple(uris)), ItemStatus.SUCCEEDED)
 
     def _ended(self, index: int, row: ResultRow, status: ItemStatus) -> ResultRow:
@@ -201,10 +208,17 @@ class BatchRun:
         raise failure_error(result, self.settings.failure_policy, resumable=self.resumable)
 
     def finish(self, context: Mapping[str, Any], outlets: Any) -> dict[str, Any]:
-        """End the batch: fail for failed items (unless ``report``), else annotate the asset events and report."""
+        """End the batch: fold the night into the catalog, fail for failed items (unless ``report``), else annotate
+        the asset events and report."""
+        night = None
+        if self.catalog is not None:
+            night = self.catalog.close(str(context.get("run_id") or "run"))
+            self.log.info("Catalog: %s", night["counts"])
         if self.progress.count(ItemStatus.FAILED) and self.settings.failure_policy != "report":
             self.fail(context)
         result = self.report()
+        if night is not None:
+            result["catalog"] = night
         from airflow_provider_gptimage.context import annotate_asset_events
 
         destination = None

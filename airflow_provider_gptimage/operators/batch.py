@@ -70,6 +70,23 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         (default) stores the ids after every group; ``n`` saves state writes but a crash may orphan up to
         ``max(n, max_concurrent_creates)`` jobs, which a retry creates (and pays for) again.
     :param download_timeout: seconds (or a timedelta) each image may take to download, retries included.
+    :param max_new_images: spend guard, with ``destination``: the most jobs a try may pay for. The try plans
+        first (new, changed, unchanged, removed keys, from the catalog manifest) and fails before any create,
+        saying how many and why, when the plan needs more (``None``: no guard).
+    :param dry_run: plan only: log and return the plan, create nothing.
+    :param force: generate every item again, even those whose kept image was made by the same request.
+    :param remove_missing: move keys the catalog holds but ``requests`` no longer lists to history (by
+        default they are only reported).
+    :param history: what becomes of a kept image a new one replaces: ``keep`` (moved to
+        ``<destination>/_history/<key>/``) or ``drop`` (deleted).
+
+    **An incremental catalog.** With a ``destination``, an item whose image there was made by the same
+    request (the model and every input field, see :func:`~airflow_provider_gptimage.protocol.fingerprint`)
+    is reused; a changed prompt or parameter makes a new image. Every job is journaled in the destination as
+    soon as its id is known, so a later run of the same night re-attaches instead of paying again. At the
+    end the manifest ``_catalog/manifest.json`` and the night's report ``_catalog/runs/`` are written; the
+    return value gains ``catalog`` (new, changed, unchanged, removed, failed counts and the resolution mix).
+    See :mod:`airflow_provider_gptimage.catalog`.
     """
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
@@ -96,9 +113,25 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         max_concurrent_creates: int = 8,
         persist_every: int = 1,
         download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_new_images: int | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+        remove_missing: bool = False,
+        history: str = "keep",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_gptimage.batch.catalog import CatalogOptions
+        from airflow_provider_gptimage.catalog.history import check_history
+        from airflow_provider_gptimage.protocol.catalog import check_max_new_images
+
         super().__init__(**kwargs)
+        self.catalog_options = CatalogOptions(
+            max_new_images=check_max_new_images(max_new_images),
+            force=bool(force),
+            remove_missing=bool(remove_missing),
+            history=check_history(history),
+        )
+        self.plan_only = bool(dry_run)  # BaseOperator.dry_run is a method
         if failure_policy not in FAILURE_POLICIES:
             raise GPTImageValidationError(
                 "failure_policy", f"must be one of {', '.join(FAILURE_POLICIES)}", value=failure_policy
@@ -130,6 +163,8 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate every item (nothing is sent if one is bad), then start or resume the batch."""
         run = self._run(context, check=True)
+        if self.plan_only:
+            return self._dry_run(run)
         if not run.resumable:
             self.log.warning("No task_state_store (Airflow < 3.3): a retry cannot resume this batch's jobs.")
         run.begin_try(current_try(context) or 1)
@@ -193,6 +228,13 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         )
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _dry_run(self, run: BatchRun) -> dict[str, Any]:
+        from airflow_provider_gptimage.batch.catalog import log_plan
+
+        if run.catalog is None:
+            raise GPTImageValidationError("dry_run", "needs a destination (the catalog to plan against)", value=True)
+        return log_plan(self.log, run.catalog.plan(run.items))
+
     def _batch(self, folder: ObjectStoragePath | None = None) -> list[BatchItem]:
         """Validate the items; with a destination each key is a file name (that fits ``folder``, if given)."""
         key_rule = None
@@ -240,9 +282,14 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         hook = GPTImageHook(
             self.gptimage_conn_id, retry_policy=_CREATE_POLICY, request_id_prefix=request_id_prefix(context)
         )
+        catalog = None
+        if folder is not None:
+            from airflow_provider_gptimage.batch.catalog import BatchCatalog
+
+            catalog = BatchCatalog(folder, self.catalog_options, store, self.log)
         return BatchRun(
             items=items, folder=folder, store=store, progress=progress, hook=hook, settings=settings,
-            log=self.log, provenance=task_provenance(context),
+            log=self.log, provenance=task_provenance(context), catalog=catalog,
         )  # fmt: skip
 
     def _lost_state(self, context: Context) -> Mapping[str, Any]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +17,9 @@ from airflow_provider_gptimage.context import (
     request_id_prefix,
     task_provenance,
 )
-from airflow_provider_gptimage.exceptions import GPTImageNotFoundError
+from airflow_provider_gptimage.exceptions import GPTImageJobFailedError, GPTImageTimeoutError
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
+from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
@@ -28,12 +27,11 @@ from airflow_provider_gptimage.protocol.polling import deadline_after, seconds
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 
-#: ``task_state_store`` key holding the job this task instance started (survives retries).
-STATE_KEY = "gptimage_job"
+__all__ = ["STATE_KEY", "GPTImageGenerateOperator"]
 
 
 class GPTImageGenerateOperator(BaseOperator):
@@ -75,6 +73,17 @@ class GPTImageGenerateOperator(BaseOperator):
         before any job is created.
     :param download_timeout: seconds (or a timedelta) each image may take to download, retries included
         (default 300): a result host sending too slowly is cut off.
+    :param force: with ``destination`` and ``filename``, generate a new image even when the one kept was made
+        by the same request (by default it is reused: the request decides, see below).
+    :param history: what becomes of a kept image that a new one replaces: ``keep`` (moved to
+        ``<destination>/_history/<filename>/``) or ``drop`` (deleted).
+
+    **Reuse: the request decides, not the name.** With ``destination`` and ``filename``, an image already
+    complete there is reused, and no job created, only when its sidecar records the fingerprint of this very
+    request (the model and every input field): a changed prompt or parameter makes a new image, and the old
+    one goes to history. A job once created is recorded at once in ``<destination>/_catalog/journal/``:
+    any later run wanting the same request there (a retry, a cleared task, a new DAG run, a backfill)
+    re-attaches to it instead of paying again.
     """
 
     template_fields: Sequence[str] = (
@@ -109,9 +118,15 @@ class GPTImageGenerateOperator(BaseOperator):
         destination_conn_id: str | None = None,
         filename: str | None = None,
         download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
+        force: bool = False,
+        history: str = "keep",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_gptimage.catalog.history import check_history
+
         super().__init__(**kwargs)
+        self.force = bool(force)
+        self.history = check_history(history)
         self.prompt = prompt
         self.aspect_ratio = aspect_ratio
         self.resolution = resolution
@@ -150,30 +165,31 @@ class GPTImageGenerateOperator(BaseOperator):
 
     # ------------------------------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, Any]:
-        """Validate, create (or re-attach to) the job, then defer, poll, or return at once."""
+        """Validate, reuse a complete image or create (or re-attach to) the job, then defer, poll, or return."""
         request, warnings = protocol.build_request(**self._request_arguments())
         for warning in warnings:
             self.log.warning(warning)
-        if self.destination:
-            existing = self._existing_outputs()
+        folder, stem = self._outputs()
+        if folder is not None and stem is not None and not self.force:
+            existing = self._existing_outputs(folder, stem, request)
             if existing is not None:
-                self.log.info(
-                    "Outputs of %r are already complete in %s; no job created", self.filename, self.destination
-                )
                 return self._done(events.existing_payload(existing), context)
         hook = self._hook(context)
-        job_id, created_at, record = self._attach_or_create(hook, request, context)
+        store = context.get("task_state_store")  # type: ignore[call-overload]
+        job = attach_or_create(hook, request, store, folder=folder, key=stem, log=self.log)
+        job_id, created_at, record = job.job_id, job.created_at, job.record
         if record is not None and record.is_success:
-            self.log.info("Job %s already succeeded in an earlier try; collecting its result", job_id)
+            self.log.info("Job %s already succeeded; collecting its result", job_id)
             return self._finish(record, context)
         if not self.wait_for_completion:
             return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
         deadline, limit = deadline_after(self.timeout, created_at), seconds(self.timeout)
         if not self.deferrable:
             schedule = protocol.PollSchedule.of(self.poll_interval, self.max_poll_interval)
-            record = hook.wait_for_job(
-                job_id, schedule=schedule, created_at=created_at, deadline=deadline, timeout=limit
-            )
+            with self._ending(job_id):
+                record = hook.wait_for_job(
+                    job_id, schedule=schedule, created_at=created_at, deadline=deadline, timeout=limit
+                )
             return self._finish(record, context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 
@@ -200,7 +216,9 @@ class GPTImageGenerateOperator(BaseOperator):
         if is_stale_resume(context, deferred_in_try):
             self.log.warning("Resumed with try %s's trigger event (Airflow < 3.1.1); starting afresh", deferred_in_try)
             return self.execute(context)
-        return self._finish(events.outcome(event), context)
+        with self._ending(str((event or {}).get("job_id") or "")):
+            record = events.outcome(event)
+        return self._finish(record, context)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """Describe for OpenLineage the images written to ``destination`` and the service's job id."""
@@ -209,20 +227,37 @@ class GPTImageGenerateOperator(BaseOperator):
         return lineage_for(task_result(task_instance))
 
     # ------------------------------------------------------------------------------------------ helpers
-    def _existing_outputs(self) -> list[dict[str, Any]] | None:
-        """Check the destination and ``filename`` before paying for a job; return outputs a previous run
-        completed.
+    def _outputs(self) -> tuple[ObjectStoragePath | None, str | None]:
+        """Check the destination and ``filename`` before paying for a job: the folder and the base name."""
+        if not self.destination:
+            return None, None
+        return check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
 
-        Skip-if-present: with a ``filename``, a complete image (its sidecar names exactly the bytes stored)
-        is the result of an earlier run of this task, and generating it again would be billed again.
-        """
+    def _existing_outputs(
+        self, folder: ObjectStoragePath, stem: str, request: protocol.GenerationRequest
+    ) -> list[dict[str, Any]] | None:
+        """The outputs an earlier run completed for this very request (see the class docstring), if any."""
         from airflow_provider_gptimage.outputs import find_existing
 
-        folder, stem = check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
-        if stem is None:
+        found = find_existing(folder, stem, protocol.fingerprint(request))
+        if found is None:
             return None
-        found = find_existing(folder, stem)
-        return None if found is None else [item.to_dict() for item in found]
+        self.log.info("%r is already complete in %s for this request; no job created", stem, self.destination)
+        return [item.to_dict() for item in found]
+
+    @contextlib.contextmanager
+    def _ending(self, job_id: str) -> Iterator[None]:
+        """End the job's journal entry when it failed or timed out (a later run creates a new one)."""
+        try:
+            yield
+        except (GPTImageJobFailedError, GPTImageTimeoutError):
+            folder, stem = self._outputs()
+            if folder is not None and stem is not None and job_id:
+                from airflow_provider_gptimage.catalog.journal import end_job
+
+                request, _ = protocol.build_request(**self._request_arguments())
+                end_job(folder, protocol.fingerprint(request), job_id)
+            raise
 
     def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
         extra = {"job_id": payload.get("job_id"), "output_uris": payload.get("output_uris", [])}
@@ -230,6 +265,7 @@ class GPTImageGenerateOperator(BaseOperator):
         return payload
 
     def _finish(self, record: protocol.JobRecord, context: Context) -> dict[str, Any]:
+        request, _ = protocol.build_request(**self._request_arguments())
         provenance = {"prompt": self.prompt, **task_provenance(context)}
         payload = finish(
             record,
@@ -239,49 +275,12 @@ class GPTImageGenerateOperator(BaseOperator):
             provenance=provenance,
             log=self.log,
             download_timeout=self.download_timeout,
+            history=self.history,
+            fingerprint=protocol.fingerprint(request),
         )
+        folder, stem = self._outputs()
+        if folder is not None and stem is not None:
+            from airflow_provider_gptimage.catalog.commit import committed
+
+            committed(folder, stem, request, protocol.fingerprint(request), record.job_id, payload["outputs"])
         return self._done(payload, context)
-
-    def _attach_or_create(
-        self, hook: GPTImageHook, request: protocol.GenerationRequest, context: Context
-    ) -> tuple[str, float, protocol.JobRecord | None]:
-        """Return (job id, creation time, record if known), re-attaching to this task's earlier job if any."""
-        store = context.get("task_state_store")  # type: ignore[call-overload]
-        fingerprint = protocol.fingerprint(request)
-        if store is None:
-            self.log.warning(
-                "This Airflow has no task_state_store (Airflow < 3.3): a retry cannot re-attach to the job "
-                "this try starts, and may pay for a second image."
-            )
-        else:
-            saved = store.get(STATE_KEY)
-            if isinstance(saved, dict) and _same_request(saved.get("fingerprint"), request) and saved.get("job_id"):
-                record = self._saved_job(hook, str(saved["job_id"]))
-                if record is not None:
-                    created = saved.get("created_at")
-                    return record.job_id, float(created) if isinstance(created, (int, float)) else time.time(), record
-        job_id = hook.submit(request)
-        created_at = time.time()
-        if store is not None:
-            store.set(STATE_KEY, {"job_id": job_id, "fingerprint": fingerprint, "created_at": created_at})
-        return job_id, created_at, None
-
-    def _saved_job(self, hook: GPTImageHook, job_id: str) -> protocol.JobRecord | None:
-        """Return the earlier job's record when it can be reused (running or succeeded), else ``None``."""
-        try:
-            record = hook.get_task(job_id)
-        except GPTImageNotFoundError:
-            self.log.warning("Job %s from an earlier try is unknown to the service; creating a new one", job_id)
-            return None
-        if record.is_failed:
-            self.log.warning("Job %s from an earlier try failed (%s); creating a new one", job_id, record.fail_message)
-            return None
-        self.log.info("Re-attaching to job %s from an earlier try (state %s)", job_id, record.state)
-        return record
-
-
-def _same_request(stored: object, request: protocol.GenerationRequest) -> bool:
-    """Whether a stored fingerprint names ``request``: :func:`~.protocol.fingerprint`, or the digest 0.1.0
-    stored (SHA-256 of the body as ``json.dumps(sort_keys=True)``), so a retry across the upgrade re-attaches."""
-    legacy = hashlib.sha256(json.dumps(request.body(), sort_keys=True).encode()).hexdigest()
-    return stored in (protocol.fingerprint(request), legacy)

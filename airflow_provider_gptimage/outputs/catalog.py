@@ -47,6 +47,8 @@ class OutputFile:
     :param format: ``png``, ``jpeg`` or ``webp``, as identified from the image's own header.
     :param width: pixels, from the header.
     :param height: pixels, from the header.
+    :param fingerprint: of the request that made it (:func:`~airflow_provider_gptimage.protocol.fingerprint`).
+    :param thumbnail_uri: its thumbnail (a small JPEG for galleries), if one was made.
     """
 
     uri: str
@@ -61,6 +63,8 @@ class OutputFile:
     format: str | None = None
     width: int | None = None
     height: int | None = None
+    fingerprint: str | None = None
+    thumbnail_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-serialisable primitives (for XCom)."""
@@ -165,10 +169,39 @@ def _complete(folder: ObjectStoragePath, document: Mapping[str, Any], stem: str,
         format=document.get("format"),
         width=document.get("width"),
         height=document.get("height"),
+        fingerprint=document.get("fingerprint"),
+        thumbnail_uri=_thumbnail_uri(folder, document.get("thumbnail")),
     )
 
 
-def find_existing(destination: ObjectStoragePath, filename: str) -> list[OutputFile] | None:
+def _thumbnail_uri(folder: ObjectStoragePath, thumbnail: object) -> str | None:
+    """The URI of a sidecar's thumbnail (a name relative to the folder, never leaving it)."""
+    if not isinstance(thumbnail, str) or not thumbnail or ".." in thumbnail or thumbnail.startswith("/"):
+        return None
+    return path_uri(folder / thumbnail)
+
+
+def current_sidecars(folder: ObjectStoragePath, stem: str) -> list[dict[str, Any]]:
+    """The readable sidecars of the set of images named ``stem`` (``stem.json``, or ``stem-1.json`` to
+    ``stem-<count>.json``), in index order; a set with a sidecar missing is returned as far as it goes."""
+    for first, single in ((f"{stem}.json", True), (f"{stem}-1.json", False)):
+        document = _read_sidecar(folder, first)
+        count = None if document is None else document.get("count")
+        if document is None or not isinstance(count, int) or count < 1 or (count == 1) != single:
+            continue
+        found = [document]
+        for i in range(2, count + 1):
+            doc = _read_sidecar(folder, f"{stem}-{i}.json")
+            if doc is None or doc.get("count") != count:
+                break
+            found.append(doc)
+        return found
+    return []
+
+
+def find_existing(
+    destination: ObjectStoragePath, filename: str, fingerprint: str | None = None
+) -> list[OutputFile] | None:
     """Return the outputs of ``filename`` when ALL its images are already complete, else ``None``.
 
     Complete means: the sidecar is there (it is written after its image), it names the image, and the
@@ -179,24 +212,24 @@ def find_existing(destination: ObjectStoragePath, filename: str) -> list[OutputF
 
     :param destination: the folder.
     :param filename: the base name (e.g. a SKU), as given to the operator.
+    :param fingerprint: the current request's :func:`~airflow_provider_gptimage.protocol.fingerprint`: images
+        made by another request (another prompt or parameter) are not complete for it.
     """
+    from airflow_provider_gptimage.protocol.catalog import sidecar_fingerprint
+
     stem = validate_filename(filename)
-    for first, index in ((f"{stem}.json", 1), (f"{stem}-1.json", 1)):
-        document = _read_sidecar(destination, first)
-        if document is None:
-            continue
-        count = document.get("count")
-        if not isinstance(count, int) or count < 1 or (count == 1) != (first == f"{stem}.json"):
-            continue
-        found: list[OutputFile] = []
-        for i in range(index, count + 1):
-            doc = document if i == 1 else _read_sidecar(destination, f"{stem}-{i}.json")
-            output = _complete(destination, doc, stem, i) if doc and doc.get("count") == count else None
-            if output is None:
-                return None
-            found.append(output)
-        return found
-    return None
+    documents = current_sidecars(destination, stem)
+    if not documents or len(documents) != documents[0].get("count"):
+        return None
+    if fingerprint is not None and sidecar_fingerprint(documents[0]) != fingerprint:
+        return None
+    found: list[OutputFile] = []
+    for index, document in enumerate(documents, start=1):
+        output = _complete(destination, document, stem, index)
+        if output is None:
+            return None
+        found.append(output)
+    return found
 
 
 def verify(output: OutputFile, *, chunk_size: int = 1024 * 1024) -> bool:

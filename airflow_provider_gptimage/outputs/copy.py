@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage._compat import path_conn_id
+from airflow_provider_gptimage.catalog.history import check_history, drop_leftovers, set_aside
 from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageValidationError
 from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA, OutputFile, remove_sidecar, write_sidecar
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.outputs.fetch import Downloaded, FetchSettings, download
 from airflow_provider_gptimage.outputs.names import default_stem, output_name, validate_filename
 from airflow_provider_gptimage.outputs.paths import path_uri
-from airflow_provider_gptimage.outputs.store import Staging
+from airflow_provider_gptimage.outputs.store import Staging, write_bytes_atomic
+from airflow_provider_gptimage.outputs.thumbnails import make_thumbnail, thumbnail_name
 from airflow_provider_gptimage.outputs.urls import redact
 from airflow_provider_gptimage.protocol import DEFAULT_POLICY, RetryPolicy
 from airflow_provider_gptimage.protocol.events import check_finished
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -30,6 +36,10 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+#: Thumbnails are made only of images up to this many bytes and pixels (a 4K image is 16.8 Mpx): decoding
+#: costs memory in proportion, and a copy's memory stays bounded whatever the image.
+THUMBNAIL_MAX_BYTES = 32 * 1024 * 1024
+THUMBNAIL_MAX_PIXELS = 4096 * 4096 * 2
 #: (connect, read) timeouts of one download request, in seconds.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 
@@ -47,6 +57,8 @@ def sidecar_document(
     stamp: Mapping[str, str],
     provenance: Mapping[str, Any] | None,
     written_at: datetime | None = None,
+    fingerprint: str | None = None,
+    thumbnail: str | None = None,
 ) -> dict[str, Any]:
     """The provenance JSON of one image: the job, its parameters, the exact bytes, and the caller's extras.
 
@@ -81,6 +93,8 @@ def sidecar_document(
         "width": got.image.width,
         "height": got.image.height,
         "stamp": dict(stamp),
+        "fingerprint": fingerprint,
+        "thumbnail": thumbnail,
         "written_at": when.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "provenance": dict(provenance or {}),
     }
@@ -102,6 +116,9 @@ def copy_results(
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
     fsync: bool = False,
+    fingerprint: str | None = None,
+    history: str = "keep",
+    thumbnails: bool = True,
 ) -> list[OutputFile]:
     """Stream every image of a successful job into ``destination``, each followed by its sidecar.
 
@@ -129,6 +146,12 @@ def copy_results(
     :param rand: jitter source in ``[0, 1)``.
     :param clock: monotonic seconds, for the deadlines (tests pass a fake clock).
     :param fsync: flush each local file to disk before publishing it (survives a power loss; slower).
+    :param fingerprint: the request's :func:`~airflow_provider_gptimage.protocol.fingerprint`, recorded in
+        each sidecar (a later run reuses the images only for the same request).
+    :param history: what becomes of the images of another job that these replace (same ``filename``):
+        ``keep`` copies them to ``_history/<filename>/<when>-<job>/``, ``drop`` deletes them (see
+        :mod:`~airflow_provider_gptimage.catalog.history`).
+    :param thumbnails: also write a small JPEG of each image to ``_thumbs/<name>.jpg``.
     :return: one :class:`OutputFile` per image, in the order of the result URLs.
     :raises GPTImageDownloadTimeoutError: an image did not arrive within ``download_timeout``.
     :raises GPTImageResultError: an image could not be fetched or kept; the message names the job.
@@ -152,75 +175,122 @@ def copy_results(
         rand=rand,
         clock=clock,
     )
+    copier = _Copier(
+        record=record,
+        destination=destination,
+        stem=stem,
+        provenance=provenance,
+        settings=settings,
+        fsync=fsync,
+        fingerprint=fingerprint,
+        thumbnails=thumbnails,
+        keep_history=check_history(history) == "keep",
+        named=filename is not None,
+    )
     own_session = session is None
-    http = session or download_session()
+    copier.http = session or download_session()
     try:
-        return [
-            _copy_one(record, index, url, destination, stem, http, provenance, settings, fsync)
-            for index, url in enumerate(record.result_urls, start=1)
-        ]
+        written = [copier.copy_one(index, url) for index, url in enumerate(record.result_urls, start=1)]
     finally:
         if own_session:
-            http.close()
+            copier.http.close()
+    drop_leftovers(destination, copier.old_names or (), [output.uri.rsplit("/", 1)[-1] for output in written])
+    return written
 
 
-def _copy_one(
-    record: JobRecord,
-    index: int,
-    url: str,
-    destination: ObjectStoragePath,
-    stem: str,
-    http: requests.Session,
-    provenance: Mapping[str, Any] | None,
-    settings: FetchSettings,
-    fsync: bool,
-) -> OutputFile:
-    """Copy image ``index`` of ``record``, then write its sidecar."""
-    count = len(record.result_urls)
-    staging = Staging(
-        destination, stem if count == 1 else f"{stem}-{index}", chunk_size=settings.chunk_size, fsync=fsync
-    )
-    try:
-        got = download(http, url, staging, job_id=record.job_id, settings=settings)
-        name = output_name(stem, index, count, got.image.extension)
-        target = destination / name
-        remove_sidecar(destination, name)
-        stamp = staging.commit(target, got.size)
-        source = redact(url)
-        document = sidecar_document(
-            record,
-            name=name,
-            uri=path_uri(target),
-            stem=stem,
-            index=index,
-            count=count,
-            source_url=source,
-            got=got,
-            stamp=stamp,
-            provenance=provenance,
+@dataclass
+class _Copier:
+    """The copies of one job's images into one folder (see :func:`copy_results`)."""
+
+    record: JobRecord
+    destination: ObjectStoragePath
+    stem: str
+    provenance: Mapping[str, Any] | None
+    settings: FetchSettings
+    fsync: bool
+    fingerprint: str | None
+    thumbnails: bool
+    keep_history: bool
+    named: bool
+    http: Any = None
+    #: The names of the images this set replaces (set aside before the first commit).
+    old_names: list[str] | None = None
+
+    def copy_one(self, index: int, url: str) -> OutputFile:
+        """Copy image ``index`` of the job, then write its thumbnail and its sidecar."""
+        record, destination, count = self.record, self.destination, len(self.record.result_urls)
+        staging = Staging(
+            destination,
+            self.stem if count == 1 else f"{self.stem}-{index}",
+            chunk_size=self.settings.chunk_size,
+            fsync=self.fsync,
         )
-        sidecar = write_sidecar(destination, name, document)
-    except GPTImageResultError:
-        raise
-    except Exception as exc:
-        raise GPTImageResultError(
-            f"Could not write image {index} of job {record.job_id} into {path_uri(destination)}: "
-            f"{type(exc).__name__}: {exc}. Check the destination, then retry the task while the result URLs "
-            "are valid (about 24 h).",
+        try:
+            got = download(self.http, url, staging, job_id=record.job_id, settings=self.settings)
+            name = output_name(self.stem, index, count, got.image.extension)
+            target = destination / name
+            thumbnail = self._thumbnail(staging, name, got)
+            if self.old_names is None:
+                self.old_names = (
+                    set_aside(destination, self.stem, job_id=record.job_id, keep=self.keep_history)
+                    if self.named
+                    else []
+                )
+            remove_sidecar(destination, name)
+            stamp = staging.commit(target, got.size)
+            if thumbnail is not None:
+                write_bytes_atomic(destination / thumbnail_name(name), thumbnail)
+            source = redact(url)
+            document = sidecar_document(
+                record,
+                name=name,
+                uri=path_uri(target),
+                stem=self.stem,
+                index=index,
+                count=count,
+                source_url=source,
+                got=got,
+                stamp=stamp,
+                provenance=self.provenance,
+                fingerprint=self.fingerprint,
+                thumbnail=None if thumbnail is None else thumbnail_name(name),
+            )
+            sidecar = write_sidecar(destination, name, document)
+        except GPTImageResultError:
+            raise
+        except Exception as exc:
+            raise GPTImageResultError(
+                f"Could not write image {index} of job {record.job_id} into {path_uri(destination)}: "
+                f"{type(exc).__name__}: {exc}. Check the destination, then retry the task while the result "
+                "URLs are valid (about 24 h).",
+                job_id=record.job_id,
+            ) from exc
+        finally:
+            staging.abort()
+        return OutputFile(
+            uri=path_uri(target),
+            size=got.size,
+            sha256=got.sha256,
+            content_type=got.image.content_type,
+            source_url=source,
+            conn_id=path_conn_id(destination),
+            sidecar_uri=path_uri(sidecar),
             job_id=record.job_id,
-        ) from exc
-    finally:
-        staging.abort()
-    return OutputFile(
-        uri=path_uri(target),
-        size=got.size,
-        sha256=got.sha256,
-        content_type=got.image.content_type,
-        source_url=source,
-        conn_id=path_conn_id(destination),
-        sidecar_uri=path_uri(sidecar),
-        job_id=record.job_id,
-        format=got.image.format,
-        width=got.image.width,
-        height=got.image.height,
-    )
+            format=got.image.format,
+            width=got.image.width,
+            height=got.image.height,
+            fingerprint=self.fingerprint,
+            thumbnail_uri=None if thumbnail is None else path_uri(destination / thumbnail_name(name)),
+        )
+
+    def _thumbnail(self, staging: Staging, name: str, got: Downloaded) -> bytes | None:
+        """The image's thumbnail: ``None`` when off, for an image too large to decode within the copy's memory
+        bound (see :data:`THUMBNAIL_MAX_BYTES`), or when it cannot be made (the image itself is fine)."""
+        pixels = (got.image.width or 0) * (got.image.height or 0)
+        if not self.thumbnails or got.size > THUMBNAIL_MAX_BYTES or pixels > THUMBNAIL_MAX_PIXELS:
+            return None
+        try:
+            return make_thumbnail(staging.contents())
+        except GPTImageResultError as exc:
+            log.warning("No thumbnail for %s: %s", name, exc)
+            return None

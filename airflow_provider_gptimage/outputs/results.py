@@ -51,10 +51,14 @@ def finish(
     provenance: Mapping[str, Any] | None,
     log: logging.Logger | Any,
     download_timeout: float | None = None,
+    history: str = "keep",
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Copy the images to ``destination`` (if set) and return the task's JSON-serialisable result.
 
     :param download_timeout: seconds each image may take to download (default: the provider's).
+    :param history: ``keep`` or ``drop`` the images of another job these replace.
+    :param fingerprint: of the request, recorded in each sidecar.
     """
     record = check_finished(record)
     outputs: list[dict[str, Any]] = []
@@ -72,6 +76,8 @@ def finish(
             provenance=provenance,
             sleep=lambda s: GPTImageHook.sleep(s),
             download_timeout=DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
+            history=history,
+            fingerprint=fingerprint,
         )
         outputs = [item.to_dict() for item in written]
         for item in outputs:

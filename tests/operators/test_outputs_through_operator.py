@@ -42,7 +42,7 @@ def test_rerun_creates_no_job_and_no_duplicate(simulator, monkeypatch, tmp_path)
     assert second.state == "success"
     assert simulator.stats().create_attempts == 1  # zero new createTask requests
     assert xcom_value(second, "generate")["skipped"] is True
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["SKU-9.json", "SKU-9.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SKU-9.json", "SKU-9.png", "_catalog", "_thumbs"]
 
 
 def test_s3_destination_through_airflow_connection(simulator, monkeypatch, s3_bucket, s3_conn_id, s3_client):
@@ -56,7 +56,12 @@ def test_s3_destination_through_airflow_connection(simulator, monkeypatch, s3_bu
     assert dr.state == "success"
     assert xcom_value(dr, "generate")["output_uris"] == [f"s3://{s3_bucket}/catalog/BAG-120.png"]
     keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"])
-    assert keys == ["catalog/BAG-120.json", "catalog/BAG-120.png"]
+    assert keys == [
+        "catalog/BAG-120.json",
+        "catalog/BAG-120.png",
+        "catalog/_catalog/commits/BAG-120.json",  # for the next manifest; the journal entry has ended
+        "catalog/_thumbs/BAG-120.jpg",
+    ]
     body = s3_client.get_object(Bucket=s3_bucket, Key="catalog/BAG-120.png")["Body"].read()
     assert body.startswith(PNG)
 
@@ -82,7 +87,9 @@ def test_interrupted_copy_leaves_no_file(simulator, monkeypatch, tmp_path, no_sl
         "gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), GPTIMAGE_TEST_FILENAME="CUT"
     )
     assert dr.state == "failed"
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["_catalog"]  # no image, no sidecar...
+    [entry] = (tmp_path / "_catalog" / "journal").iterdir()  # ...but the paid job, for the next run to collect
+    assert json.loads(entry.read_text())["key"] == "CUT"
 
 
 def test_expired_result_url_names_the_job(simulator, monkeypatch, tmp_path, capsys):

@@ -35,7 +35,7 @@ def copy(record, dest, sleeps, **kwargs):
 
 
 def files(folder) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
 def test_copies_bytes_with_digest_and_sidecar(images, dest, tmp_path, sleeps):
@@ -60,6 +60,11 @@ def test_copies_bytes_with_digest_and_sidecar(images, dest, tmp_path, sleeps):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sidecar["written_at"])
     assert "secret" not in (tmp_path / "out" / "SKU-1.json").read_text()
     assert files(tmp_path / "out") == ["SKU-1.json", "SKU-1.png"]
+    assert (
+        sidecar["thumbnail"] == "_thumbs/SKU-1.jpg"
+        and out.thumbnail_uri == (tmp_path / "out" / "_thumbs" / "SKU-1.jpg").as_uri()
+    )
+    assert (tmp_path / "out" / "_thumbs" / "SKU-1.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
     assert verify(out)
     assert OutputFile.from_dict(json.loads(json.dumps(out.to_dict()))) == out
     assert sleeps == []

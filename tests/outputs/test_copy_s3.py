@@ -51,6 +51,8 @@ def test_copies_images_and_sidecars(images, s3_destination, s3_bucket, s3_client
     outs = copy(record, s3_destination, filename="sku", provenance={"dag_id": "d"})
 
     assert keys(s3_client, s3_bucket) == [
+        "prefix/_thumbs/sku-1.jpg",
+        "prefix/_thumbs/sku-2.jpg",
         "prefix/sku-1.json",
         "prefix/sku-1.png",
         "prefix/sku-2.json",

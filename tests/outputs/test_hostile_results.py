@@ -35,7 +35,7 @@ def copy(record, dest, **kwargs):
 
 
 def files(folder) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.exists() else []
 
 
 # ------------------------------------------------------------------------------ content that looks like an image

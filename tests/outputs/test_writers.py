@@ -64,7 +64,10 @@ def test_racing_writers_never_leave_a_complete_mismatched_pair(monkeypatch, imag
     [again] = copy_results(job_record(images.url("/race-2.png"), job_id="job-C"), dest, filename="sku")
     [found] = find_existing(dest, "sku") or []
     assert (found.job_id, found.sha256) == ("job-C", again.sha256)
-    assert sorted(p.name for p in out.iterdir()) == ["sku.json", "sku.png"]  # no temporary file left
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["sku.json", "sku.png"]  # no temporary file left
+    assert [p.name for p in (out / "_history" / "sku").iterdir()] == [
+        f"{sidecar['written_at'].replace('-', '').replace(':', '')}-job-A"
+    ]
 
 
 def test_racing_writers_on_s3(monkeypatch, images, s3_destination, s3_bucket, s3_client):
