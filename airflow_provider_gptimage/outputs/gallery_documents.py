@@ -65,16 +65,20 @@ class GalleryEntry:
     mark: str | None = None
 
 
-def relative_url(path: object) -> str | None:
-    """The URL of a plain relative path such as ``sku.png`` or ``_thumbs/sku.jpg``, or ``None``.
+def plain_path(path: object) -> str | None:
+    """``path`` when it is a plain relative path such as ``sku.png`` or ``_thumbs/sku.jpg``, else ``None``.
 
     Each ``/``-separated segment must be a plain name (no ``..``, no scheme, no hidden name).
     """
     if not isinstance(path, str) or not path or len(path) > _MAX_RELATIVE_CHARS:
         return None
-    if not all(_PLAIN.fullmatch(segment) for segment in path.split("/")):
-        return None
-    return quote(path, safe="/+=@,")
+    return path if all(_PLAIN.fullmatch(segment) for segment in path.split("/")) else None
+
+
+def relative_url(path: object) -> str | None:
+    """The relative URL of a :func:`plain_path` (percent-encoded), or ``None`` when it is not one."""
+    plain = plain_path(path)
+    return quote(plain, safe="/+=@,") if plain is not None else None
 
 
 def _text(value: object) -> str:
