@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import posixpath
-import warnings
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_gptimage.exceptions import GPTImageResultError
@@ -81,25 +80,24 @@ def _flatten(image: PILImage) -> PILImage:
 def _render(source: BinaryIO, max_side: int) -> bytes:
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(source, formats=DECODED_FORMATS) as opened:
-            _check_size(opened)
-            if opened.format == "JPEG":
-                opened.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
-            image = (
-                opened if opened.mode in _RESIZED_MODES else opened.convert("RGBA" if _transparent(opened) else "RGB")
-            )
-            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            _flatten(image).save(out, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    # No warnings filter here (it would be process-wide, and thumbnails are made in threads): Pillow warns
+    # above its MAX_IMAGE_PIXELS and raises above twice that; _check_size refuses anything above MAX_PIXELS,
+    # which is lower, before a pixel is decoded.
+    with Image.open(source, formats=DECODED_FORMATS) as opened:
+        _check_size(opened)
+        if opened.format == "JPEG":
+            opened.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale when that suffices
+        image = opened if opened.mode in _RESIZED_MODES else opened.convert("RGBA" if _transparent(opened) else "RGB")
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        _flatten(image).save(out, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
     return out.getvalue()
 
 
 def _describe(exc: Exception) -> str:
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+    if isinstance(exc, Image.DecompressionBombError):
         return f"Pillow refused it as a decompression bomb ({exc})"
     if isinstance(exc, UnidentifiedImageError):
         return "the file is not a PNG, JPEG or WebP image Pillow can read"
