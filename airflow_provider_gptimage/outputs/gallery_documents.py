@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -122,23 +122,23 @@ def is_manifest(document: object) -> bool:
 
 
 def _manifest_cards(key: str, record: Mapping[str, Any]) -> list[GalleryEntry]:
+    """The cards of one manifest entry: one per image with a plain file name."""
+    shared = GalleryEntry(
+        name="",
+        key=key,
+        prompt=_text(record.get("prompt")),
+        job_id=_text(record.get("job_id")),
+        parameters=_parameters(record.get("parameters")),
+        size=0,
+        written_at=_text(record.get("written_at")),
+    )
     images = record.get("images")
     cards = []
     for image in images if isinstance(images, list) else ():
-        if not isinstance(image, Mapping) or relative_url(image.get("name")) is None or "/" in image["name"]:
-            continue
-        cards.append(
-            GalleryEntry(
-                name=image["name"],
-                key=key,
-                prompt=_text(record.get("prompt")),
-                job_id=_text(record.get("job_id")),
-                parameters=_parameters(record.get("parameters")),
-                size=_count(image.get("size")),
-                written_at=_text(record.get("written_at")),
-                thumbnail=relative_url(image.get("thumbnail")),
-            )
-        )
+        name = plain_path(image.get("name")) if isinstance(image, Mapping) else None
+        if name is not None and "/" not in name:
+            size, thumbnail = _count(image.get("size")), relative_url(image.get("thumbnail"))
+            cards.append(replace(shared, name=name, size=size, thumbnail=thumbnail))
     return cards
 
 
