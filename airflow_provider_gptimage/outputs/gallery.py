@@ -1,64 +1,77 @@
-"""A contact sheet (``index.html``) of the images kept in a folder, built from their provenance sidecars.
+"""A contact sheet (``index.html`` and its further pages) of the images kept in a catalog folder.
 
-The gallery reads only what the folder holds (each image's ``<stem>.json`` sidecar), so it works the
-same for a local folder and an object store, and for images written by any number of tasks or runs.
-Links are relative, so the page can be opened from the folder itself (a local path, a synced bucket, or
-an object store served as a static site).
+Where the cards come from:
+
+* the catalog manifest (``_catalog/manifest.json``) when the folder has one: one read for the whole
+  catalog, however many products it holds (no image or sidecar is read);
+* otherwise each image's provenance sidecar (``<stem>.json``) whose image is there, as for any folder the
+  provider wrote (one read per sidecar).
+
+The latest run's report (``_catalog/runs/latest.json``), when there is one, marks the cards it added or
+changed (they come first) and gives the counts line. Cards show each image's thumbnail
+(``_thumbs/<stem>.jpg``, see :mod:`~airflow_provider_gptimage.outputs.thumbnails`) when it has one, else
+the image itself, lazily loaded; they link to the full image. The documents are read by
+:mod:`~airflow_provider_gptimage.outputs.gallery_documents`, the pages built by
+:mod:`~airflow_provider_gptimage.outputs.gallery_pages` (both pure).
+
+Links are relative, so the pages can be opened from the folder itself (a local path, a synced bucket, or
+an object store served as a static site). Each page is written atomically; pages of an earlier, longer
+gallery beyond the new last page are deleted.
 """
 
 from __future__ import annotations
 
-import html
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA
+from airflow_provider_gptimage.outputs.gallery_documents import (
+    LATEST_RUN_PATH,
+    MANIFEST_PATH,
+    GalleryEntry,
+    RunReport,
+    entries_from_manifest,
+    entry_from_sidecar,
+    is_manifest,
+    run_report,
+)
+from airflow_provider_gptimage.outputs.gallery_pages import (
+    DEFAULT_PAGE_SIZE,
+    mark_entries,
+    ordered,
+    page_links,
+    page_name,
+    page_summary,
+    paginate,
+    render_gallery,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "GalleryEntry",
+    "entries_from_manifest",
+    "entry_from_sidecar",
+    "gallery_entries",
+    "latest_report",
+    "manifest_entries",
+    "render_gallery",
+    "write_gallery",
+]
 
-@dataclass(frozen=True)
-class GalleryEntry:
-    """One image of the gallery.
-
-    :param name: the image's file name, relative to the folder.
-    :param key: the name it was given (``filename``, e.g. a SKU), or the job id.
-    :param prompt: the prompt that made it.
-    :param job_id: the API's job id.
-    :param parameters: aspect ratio, resolution and the other options.
-    :param size: bytes.
-    :param written_at: when the copy was made (UTC, ISO 8601).
-    :param href: where the card links to (default: ``name``, relative to the folder).
-    :param thumbnail: the card's image source (default: ``href``).
-    """
-
-    name: str
-    key: str
-    prompt: str
-    job_id: str
-    parameters: dict[str, Any]
-    size: int
-    written_at: str
-    href: str | None = None
-    thumbnail: str | None = None
+log = logging.getLogger(__name__)
 
 
-def entry_from_sidecar(document: dict[str, Any]) -> GalleryEntry | None:
-    """The gallery entry a provenance sidecar describes (``None`` for any other JSON document)."""
-    if document.get("schema") != SIDECAR_SCHEMA or not document.get("name"):
+def _read_json(path: ObjectStoragePath) -> Any:
+    """The JSON document at ``path``, or ``None`` when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # FileNotFoundError included: a folder without a catalog
+        log.debug("No JSON document at %s: %s", path, exc)
         return None
-    return GalleryEntry(
-        name=str(document["name"]),
-        key=str(document.get("filename") or document.get("job_id") or document["name"]),
-        prompt=str(document.get("prompt") or ""),
-        job_id=str(document.get("job_id") or ""),
-        parameters=dict(document.get("parameters") or {}),
-        size=int(document.get("size") or 0),
-        written_at=str(document.get("written_at") or ""),
-    )
 
 
 def gallery_entries(folder: ObjectStoragePath) -> list[GalleryEntry]:
@@ -67,76 +80,75 @@ def gallery_entries(folder: ObjectStoragePath) -> list[GalleryEntry]:
     for path in folder.iterdir():
         if not path.name.endswith(".json") or path.name.startswith("."):
             continue
-        try:
-            document = json.loads(path.read_text())
-        except (ValueError, OSError):
-            continue
+        document = _read_json(path)
         entry = entry_from_sidecar(document) if isinstance(document, dict) else None
         if entry is not None and (folder / entry.name).exists():
             entries.append(entry)
     return sorted(entries, key=lambda e: (e.key, e.name))
 
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;background:#fafafa;color:#222}
-h1{font-size:1.4rem}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:1rem}
-figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:.6rem}
-img{width:100%;height:200px;object-fit:contain;background:#eee;border-radius:4px}
-figcaption{font-size:.8rem;line-height:1.3}.key{font-weight:600;font-size:.95rem}
-.prompt{color:#444;margin:.3rem 0}.meta{color:#888;font-family:monospace;font-size:.7rem;word-break:break-all}
-nav a{margin-right:.8rem}
-"""
+def manifest_entries(folder: ObjectStoragePath) -> list[GalleryEntry] | None:
+    """The cards of the folder's catalog manifest (one read), or ``None`` when it has no readable manifest."""
+    document = _read_json(folder / MANIFEST_PATH)
+    return entries_from_manifest(document) if is_manifest(document) else None
 
 
-def render_gallery(
-    entries: Iterable[GalleryEntry],
-    *,
-    title: str = "Generated images",
-    summary: str | None = None,
-    pages: Sequence[tuple[str, str]] = (),
-) -> str:
-    """Return the HTML of the contact sheet (every value escaped; links relative to the folder by default).
+def latest_report(folder: ObjectStoragePath) -> RunReport | None:
+    """The report of the catalog's latest run, or ``None`` when there is none (or it is unreadable)."""
+    return run_report(_read_json(folder / LATEST_RUN_PATH))
 
-    :param entries: the cards, in order.
-    :param title: the page's title.
-    :param summary: the line under the title (default: the number of cards).
-    :param pages: ``(label, href)`` links shown above and below the cards (e.g. paging).
+
+def _remove_stale_pages(folder: ObjectStoragePath, name: str, pages: int) -> int:
+    """Delete the pages an earlier, longer gallery left after page ``pages``; return how many.
+
+    Pages are written without gaps, so the first missing number ends the search (one ``exists`` call when
+    there is nothing to delete).
     """
-    esc = html.escape
-    cards = []
-    for entry in entries:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(entry.parameters.items()))
-        href = entry.href or entry.name
-        cards.append(
-            f'<figure data-key="{esc(entry.key)}"><a href="{esc(href)}">'
-            f'<img src="{esc(entry.thumbnail or href)}" alt="{esc(entry.key)}" loading="lazy" decoding="async"></a>'
-            f'<figcaption><div class="key">{esc(entry.key)}</div>'
-            f'<div class="prompt">{esc(entry.prompt)}</div>'
-            f'<div class="meta">job {esc(entry.job_id)}<br>{esc(params)}<br>{entry.size:,} bytes, '
-            f"{esc(entry.written_at)}</div></figcaption></figure>"
-        )
-    count = len(cards)
-    line = summary if summary is not None else f"{count} image{'s' if count != 1 else ''}"
-    nav = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in pages)
-    nav = f"<nav>{nav}</nav>" if nav else ""
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{esc(title)}</h1>"
-        f'<p>{esc(line)}</p>{nav}<div class="grid">{"".join(cards)}</div>{nav}</body></html>\n'
-    )
+    removed = 0
+    while (stale := folder / page_name(name, pages + removed + 1)).exists():
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+        removed += 1
+    return removed
 
 
 def write_gallery(
-    folder: ObjectStoragePath, *, title: str = "Generated images", name: str = "index.html"
+    folder: ObjectStoragePath,
+    *,
+    title: str = "Generated images",
+    name: str = "index.html",
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> tuple[str, int]:
-    """Write ``index.html`` (atomically) into ``folder`` for the images it holds.
+    """Write the gallery's pages (each atomically) into ``folder`` for the images it holds.
 
-    :return: the page's URI and the number of images it shows.
+    Page 1 is ``name`` and is written last, so its links never point at a page not written yet.
+
+    :param folder: the catalog folder (images, sidecars, and maybe ``_catalog/`` and ``_thumbs/``).
+    :param title: the pages' title.
+    :param name: the first page's file name; further pages are ``<stem>-2.<ext>``, ``<stem>-3.<ext>``...
+    :param page_size: cards per page (at least 1).
+    :return: the first page's URI and the number of images the gallery shows.
+    :raises ValueError: ``page_size`` is below 1.
     """
-    from airflow_provider_gptimage.outputs import path_uri
+    from airflow_provider_gptimage.outputs.paths import path_uri
     from airflow_provider_gptimage.outputs.store import write_bytes_atomic
 
-    entries = gallery_entries(folder)
-    target = folder / name
-    write_bytes_atomic(target, render_gallery(entries, title=title).encode("utf-8"))
-    return path_uri(target), len(entries)
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, not {page_size}")
+    entries = manifest_entries(folder)
+    if entries is None:
+        entries = gallery_entries(folder)
+    report = latest_report(folder)
+    cards = ordered(mark_entries(entries, report))
+    pages = paginate(cards, page_size)
+    for number in range(len(pages), 0, -1):
+        page = render_gallery(
+            pages[number - 1],
+            title=title,
+            summary=page_summary(len(cards), number, len(pages), page_size, report),
+            pages=page_links(name, number, len(pages)),
+        )
+        write_bytes_atomic(folder / page_name(name, number), page.encode("utf-8"))
+    removed = _remove_stale_pages(folder, name, len(pages))
+    log.info("Gallery of %d images in %d page(s); %d stale page(s) removed", len(cards), len(pages), removed)
+    return path_uri(folder / name), len(cards)

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from airflow_provider_gptimage.ui import storage, view
 from airflow_provider_gptimage.ui.records import images_of, task_result
-from airflow_provider_gptimage.ui.results import StoredFile, StoredImage
+from airflow_provider_gptimage.ui.results import StoredFile, StoredImage, sidecar_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,19 @@ def create_app() -> FastAPI:
     def thumbnail(
         request: Request, session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int, number: int
     ) -> Response:
-        """The thumbnail of image ``number``, or the image while the result records no thumbnail."""
+        """The thumbnail of image ``number``: the one its result records, else the one its sidecar names
+        (``_thumbs/<stem>.jpg``), else the image itself."""
         found = _image(session, dag_id, run_id, task_id, map_index, number)
-        usable = found.thumbnail if found.thumbnail is not None and found.thumbnail.content_type else None
-        return _serve(request, found, usable or found.image)
+        if found.thumbnail is not None and found.thumbnail.content_type:
+            return _serve(request, found, found.thumbnail)
+        kept = sidecar_thumbnail(found, storage.read_sidecar(found))
+        if kept is not None:
+            try:
+                return _serve(request, found, kept)
+            except HTTPException as missing:  # named but gone (or not a JPEG): the image is still there
+                if missing.status_code != 404:
+                    raise
+        return _serve(request, found, found.image)
 
     @app.get("/runs/{dag_id}/{run_id}", dependencies=[ReadDag], response_class=HTMLResponse)
     def run_gallery(

@@ -13,7 +13,9 @@ schemes a destination can have (``file`` and the object stores) and only image t
 
 Thumbnails: an output may name one as ``thumbnail_uri`` (with ``thumbnail_content_type``) or as a
 ``thumbnail`` mapping with ``uri``; in a list of URIs, ``<stem>.thumb.<ext>`` is the thumbnail of
-``<stem>.<ext>`` of the same folder and is not numbered as an image of its own.
+``<stem>.<ext>`` of the same folder and is not numbered as an image of its own. When the result records
+none, the image's provenance sidecar may name one (``thumbnail``: ``_thumbs/<stem>.jpg``, relative to the
+image's folder; :func:`sidecar_thumbnail`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from airflow_provider_gptimage.outputs.gallery_documents import plain_path
 from airflow_provider_gptimage.outputs.paths import LOCAL_PROTOCOLS, OBJECT_STORE_PROTOCOLS
 
 #: Content types served, by the extensions the provider writes (``outputs.identify.FORMATS``: PNG, JPEG, WebP).
@@ -132,6 +135,19 @@ def _thumbnail_of(output: Mapping[str, Any]) -> StoredFile | None:
     if isinstance(nested, Mapping):
         return _file(nested.get("uri"), nested.get("content_type"))
     return _file(output.get("thumbnail_uri"), output.get("thumbnail_content_type"))
+
+
+def sidecar_thumbnail(image: StoredImage, sidecar: Mapping[str, Any] | None) -> StoredFile | None:
+    """The thumbnail ``image``'s sidecar names, in the image's folder; ``None`` when it names none we serve.
+
+    :param image: the recorded image.
+    :param sidecar: its provenance sidecar, as read (``None``: none).
+    """
+    relative = plain_path(sidecar.get("thumbnail")) if isinstance(sidecar, Mapping) else None
+    if relative is None or "/" not in image.image.uri:
+        return None
+    found = _file(f"{image.image.uri.rsplit('/', 1)[0]}/{relative}")
+    return found if found is not None and found.content_type is not None else None
 
 
 def _from_uris(uris: Sequence[Any], conn_id: str | None, key: str | None) -> list[StoredImage]:

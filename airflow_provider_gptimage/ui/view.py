@@ -1,5 +1,5 @@
 """The gallery of a DAG run: every stored image its tasks recorded, a page at a time, rendered by
-:func:`~airflow_provider_gptimage.outputs.gallery.render_gallery` (the same cards as the gallery operator's).
+:func:`~airflow_provider_gptimage.outputs.gallery_pages.render_gallery` (the same cards as the gallery operator's).
 
 Cards link to the plugin's own image URLs, relative to the page (so the page works under any
 ``[api] base_url`` path and inside the UI's iframe); images are lazy-loaded thumbnails. Only the

@@ -7,6 +7,7 @@ the moto S3 server; the api-server is a separate ``airflow api-server`` process 
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 from urllib.parse import quote, urljoin
@@ -14,6 +15,7 @@ from urllib.parse import quote, urljoin
 import pytest
 from packaging.version import Version
 
+from airflow_provider_gptimage.outputs.thumbnails import make_thumbnail, thumbnail_name
 from airflow_provider_gptimage.ui import urls
 from tests.conftest import AIRFLOW_VERSION
 from tests.ui.apiserver import APIServer
@@ -135,6 +137,31 @@ def test_a_thumbnail_is_the_image_while_none_is_recorded(
     thumb = api_server.get(urls.thumbnail_path(IMAGES_DAG, ui_runs.images_run, "local", -1, 1), tokens["reader"])
     assert thumb.status_code == 200
     assert thumb.content == local_path(ui_runs.results["local"]["output_uris"][1]).read_bytes()
+
+
+def test_a_thumbnail_the_sidecar_names_is_served(
+    api_server: APIServer, ui_runs: UIRuns, tokens: dict[str, str]
+) -> None:
+    stored = local_path(ui_runs.results["local"]["output_uris"][0])
+    sidecar = stored.with_suffix(".json")
+    original = sidecar.read_text()
+    kept = stored.parent / thumbnail_name(stored.name)
+    with stored.open("rb") as source:
+        small = make_thumbnail(source)
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_bytes(small)
+    path = urls.thumbnail_path(IMAGES_DAG, ui_runs.images_run, "local", -1, 0)
+    try:
+        sidecar.write_text(json.dumps({**json.loads(original), "thumbnail": thumbnail_name(stored.name)}))
+        thumb = api_server.get(path, tokens["reader"])
+        assert thumb.status_code == 200, thumb.text
+        assert (thumb.headers["content-type"], thumb.content) == ("image/jpeg", small)
+        kept.unlink()  # named, but gone: the image itself
+        fallback = api_server.get(path, tokens["reader"])
+        assert (fallback.status_code, fallback.content) == (200, stored.read_bytes())
+    finally:
+        sidecar.write_text(original)
+        kept.unlink(missing_ok=True)
 
 
 def test_a_recorded_digest_makes_an_etag(api_server: APIServer, ui_runs: UIRuns, tokens: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_gptimage.ui.results import is_batch, recorded_images, safe_uri
+from airflow_provider_gptimage.ui.results import is_batch, recorded_images, safe_uri, sidecar_thumbnail
 
 SHA = "a" * 64
 
@@ -121,3 +121,33 @@ def test_anything_else_names_no_image(result):
 def test_safe_uri_accepts_what_the_provider_writes():
     for uri in ("file:///tmp/out/sku.png", "s3://bucket/prefix/sku-1.png", "gs://b/p/x.webp", "abfs://c/p/x.jpg"):
         assert safe_uri(uri) == uri
+
+
+def test_a_sidecar_names_a_thumbnail_in_the_image_folder():
+    (local,) = recorded_images({"output_uris": ["file:///data/catalog/SKU-1.png"]})
+    found = sidecar_thumbnail(local, {"thumbnail": "_thumbs/SKU-1.jpg"})
+    assert found is not None
+    assert (found.uri, found.content_type) == ("file:///data/catalog/_thumbs/SKU-1.jpg", "image/jpeg")
+    (remote,) = recorded_images({"output_uris": ["s3://b/catalog/SKU-2.png"]})
+    assert sidecar_thumbnail(remote, {"thumbnail": "_thumbs/SKU-2.jpg"}).uri == "s3://b/catalog/_thumbs/SKU-2.jpg"
+
+
+@pytest.mark.parametrize(
+    "sidecar",
+    [
+        None,
+        {},
+        {"thumbnail": None},
+        {"thumbnail": "../../etc/passwd.jpg"},
+        {"thumbnail": "/etc/x.jpg"},
+        {"thumbnail": "s3://other/x.jpg"},
+        {"thumbnail": "file:///etc/x.jpg"},
+        {"thumbnail": "_thumbs/.hidden.jpg"},
+        {"thumbnail": "_thumbs/page.html"},
+        {"thumbnail": "_thumbs/x.svg"},
+        {"thumbnail": ["_thumbs/x.jpg"]},
+    ],
+)
+def test_a_sidecar_cannot_name_anything_else(sidecar):
+    (image,) = recorded_images({"output_uris": ["file:///data/catalog/SKU-1.png"]})
+    assert sidecar_thumbnail(image, sidecar) is None
