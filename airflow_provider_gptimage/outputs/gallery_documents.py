@@ -21,14 +21,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_gptimage.catalog.layout import CATALOG_DIR, LATEST_REPORT, MANIFEST_NAME, RUNS_DIR
+from airflow_provider_gptimage.catalog.records import MANIFEST_SCHEMA
+from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA as RUN_SCHEMA
 from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA
 
 #: The catalog manifest, relative to the catalog folder.
-MANIFEST_PATH = "_catalog/manifest.json"
+MANIFEST_PATH = f"{CATALOG_DIR}/{MANIFEST_NAME}"
 #: The report of the latest run, relative to the catalog folder.
-LATEST_RUN_PATH = "_catalog/runs/latest.json"
-MANIFEST_SCHEMA = "gptimage-manifest/1"
-RUN_SCHEMA = "gptimage-run/1"
+LATEST_RUN_PATH = f"{CATALOG_DIR}/{RUNS_DIR}/{LATEST_REPORT}"
 #: The marks a card can carry, in the order marked cards are shown.
 MARKS = ("new", "changed")
 #: The counts of a run report, in the order they are shown.

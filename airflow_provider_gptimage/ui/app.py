@@ -106,9 +106,8 @@ def create_app() -> FastAPI:
         """The thumbnail of image ``number``: the one its result records, else the one its sidecar names
         (``_thumbs/<stem>.jpg``), else the image itself."""
         found = _image(session, dag_id, run_id, task_id, map_index, number)
-        if found.thumbnail is not None and found.thumbnail.content_type:
-            return _serve(request, found, found.thumbnail)
-        kept = sidecar_thumbnail(found, storage.read_sidecar(found))
+        recorded = found.thumbnail if found.thumbnail is not None and found.thumbnail.content_type else None
+        kept = recorded or sidecar_thumbnail(found, storage.read_sidecar(found))
         if kept is not None:
             try:
                 return _serve(request, found, kept)

@@ -131,12 +131,15 @@ def test_batch_images_are_numbered_across_items_and_read_with_the_rendered_conne
         assert response.content == stored["Body"].read()
 
 
-def test_a_thumbnail_is_the_image_while_none_is_recorded(
+def test_a_thumbnail_is_the_one_the_copy_made_and_recorded(
     api_server: APIServer, ui_runs: UIRuns, tokens: dict[str, str]
 ) -> None:
+    output = ui_runs.results["local"]["outputs"][1]
     thumb = api_server.get(urls.thumbnail_path(IMAGES_DAG, ui_runs.images_run, "local", -1, 1), tokens["reader"])
     assert thumb.status_code == 200
-    assert thumb.content == local_path(ui_runs.results["local"]["output_uris"][1]).read_bytes()
+    assert thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content == local_path(output["thumbnail_uri"]).read_bytes()
+    assert thumb.content[:3] == b"\xff\xd8\xff"  # a JPEG, not the PNG itself
 
 
 def test_a_thumbnail_the_sidecar_names_is_served(
@@ -251,7 +254,7 @@ def test_the_run_gallery_lists_every_stored_image_with_sku_and_prompt(
         assert resolved.startswith("/gptimage/thumbnails/")
         fetched = api_server.get(resolved, tokens["reader"])
         assert fetched.status_code == (404 if "/forged/" in resolved else 200), (resolved, fetched.text)
-        loaded += fetched.content.startswith(PNG_MAGIC)
+        loaded += fetched.content.startswith((PNG_MAGIC, b"\xff\xd8\xff"))  # a thumbnail, or the image
     assert loaded == STORED
 
 
