@@ -51,6 +51,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_gptimage.operators.gptimage",
                     "airflow_provider_gptimage.operators.batch",
                     "airflow_provider_gptimage.operators.gallery",
+                    "airflow_provider_gptimage.operators.catalog",
                 ],
             }
         ],

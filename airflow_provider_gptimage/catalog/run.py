@@ -81,7 +81,8 @@ def close_run(
     """Fold the night's commits into the manifest (atomically), archive removed keys when asked, and write
     the run's report (``_catalog/runs/<run>.json`` and ``latest.json``); return the report.
 
-    :param planned: :meth:`PlannedRun.to_primitives` of the night's plan.
+    :param planned: :meth:`PlannedRun.to_primitives` of the night's plan (``dry_run``: nothing was to be made,
+        so nothing failed).
     """
     plan = CatalogPlan.from_primitives(planned) or CatalogPlan()
     raw_wanted = planned.get("wanted")
@@ -95,7 +96,7 @@ def close_run(
             state.entries.pop(key, None)
     state.save()
     made = [k for k in plan.to_create if k in state.entries and state.entries[k].fingerprint == wanted.get(k)]
-    failed = sorted(set(plan.to_create) - set(made))
+    failed = [] if planned.get("dry_run") else sorted(set(plan.to_create) - set(made))
     resolutions = Counter(str(state.entries[k].parameters.get("resolution") or DEFAULT_RESOLUTION) for k in made)
     raw_counts = planned.get("counts")
     counts: Mapping[str, Any] = raw_counts if isinstance(raw_counts, Mapping) else {}

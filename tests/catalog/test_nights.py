@@ -1,0 +1,144 @@
+"""Nights of a catalog through Airflow (dag.test()), mapped and batch, on a local folder and on S3.
+
+Each scenario counts createTask requests at the simulator: what the catalog owner pays for.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_dag, xcom_value
+
+pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+
+PRODUCTS = [{"key": f"SKU-{i}", "prompt": f"studio photo of product {i}", "aspect_ratio": "1:1"} for i in range(4)]
+DAGS = ["gptimage_catalog_mapped", "gptimage_catalog_batch"]
+
+
+def night(dag_id, monkeypatch, root, products, conn_id="", **env):
+    settings = {"GPTIMAGE_CATALOG_ITEMS": json.dumps(products), "GPTIMAGE_CATALOG_ROOT": root,
+                "GPTIMAGE_CATALOG_CONN_ID": conn_id, "GPTIMAGE_CATALOG_MAX_NEW": "", "GPTIMAGE_CATALOG_DRY_RUN": "",
+                "GPTIMAGE_CATALOG_REMOVE": ""}  # fmt: skip
+    settings.update(env)
+    return run_dag(dag_id, monkeypatch, **settings)
+
+
+def counts(dag_id, run) -> dict:
+    """The night's counts, from the report task (mapped) or the batch's return value."""
+    if dag_id == "gptimage_catalog_mapped":
+        return xcom_value(run, "report")["counts"]
+    return xcom_value(run, "generate")["catalog"]["counts"]
+
+
+def changed(products, index, prompt):
+    return [dict(p, prompt=prompt) if i == index else p for i, p in enumerate(products)]
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_second_night_pays_only_for_the_changed_and_the_new_product(dag_id, simulator, monkeypatch, tmp_path):
+    root = tmp_path.as_uri()
+    first = night(dag_id, monkeypatch, root, PRODUCTS)
+    assert first.state == "success"
+    assert simulator.stats().creates == 4
+    assert counts(dag_id, first)["new"] == 4
+    old_png = (tmp_path / "SKU-1.png").read_bytes()
+
+    simulator.reset()
+    tonight = changed(PRODUCTS, 1, "studio photo of product 1, now in red") + [
+        {"key": "SKU-9", "prompt": "studio photo of a new product", "aspect_ratio": "1:1"}
+    ]
+    second = night(dag_id, monkeypatch, root, tonight)
+    assert second.state == "success"
+    stats = simulator.stats()
+    assert stats.create_attempts == 2  # exactly two jobs paid for
+    assert stats.prompt_creates == {"studio photo of product 1, now in red": 1, "studio photo of a new product": 1}
+    assert counts(dag_id, second) | {"catalog": 0} == {
+        "new": 1, "changed": 1, "unchanged": 3, "removed": 0, "archived": 0, "failed": 0, "catalog": 0
+    }  # fmt: skip
+    sidecar = json.loads((tmp_path / "SKU-1.json").read_text())
+    assert sidecar["prompt"] == "studio photo of product 1, now in red"
+    [kept] = (tmp_path / "_history" / "SKU-1").iterdir()  # the previous image and its sidecar, together
+    assert (kept / "SKU-1.png").read_bytes() == old_png
+    assert json.loads((kept / "SKU-1.json").read_text())["prompt"] == "studio photo of product 1"
+    manifest = json.loads((tmp_path / "_catalog" / "manifest.json").read_text())
+    assert sorted(manifest["entries"]) == ["SKU-0", "SKU-1", "SKU-2", "SKU-3", "SKU-9"]
+    assert manifest["entries"]["SKU-1"]["fingerprint"] == sidecar["fingerprint"]
+    latest = json.loads((tmp_path / "_catalog" / "runs" / "latest.json").read_text())
+    assert (latest["new"], latest["changed"], latest["resolutions"]) == (["SKU-9"], ["SKU-1"], {"1K": 2})
+    assert not list((tmp_path / "_catalog" / "journal").iterdir())  # every paid job committed
+    assert not list((tmp_path / "_catalog" / "commits").iterdir())  # folded into the manifest
+
+    simulator.reset()
+    third = night(dag_id, monkeypatch, root, tonight)
+    assert third.state == "success"
+    assert simulator.stats().create_attempts == 0  # nothing changed: nothing paid
+    assert counts(dag_id, third)["unchanged"] == 5
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_a_deleted_manifest_is_rebuilt_from_the_sidecars_with_zero_creates(dag_id, simulator, monkeypatch, tmp_path):
+    assert night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS).state == "success"
+    (tmp_path / "_catalog" / "manifest.json").unlink()
+    simulator.reset()
+    again = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS)
+    assert again.state == "success"
+    assert simulator.stats().create_attempts == 0
+    assert counts(dag_id, again)["unchanged"] == 4
+    manifest = json.loads((tmp_path / "_catalog" / "manifest.json").read_text())
+    assert sorted(manifest["entries"]) == [p["key"] for p in PRODUCTS]
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_the_spend_guard_fails_the_run_before_any_create(dag_id, simulator, monkeypatch, tmp_path, capsys):
+    assert night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS).state == "success"
+    simulator.reset()
+    broken = [dict(p, prompt=p["prompt"] + " {{ broken }}") for p in PRODUCTS]  # every prompt changed
+    run = night(dag_id, monkeypatch, tmp_path.as_uri(), broken, GPTIMAGE_CATALOG_MAX_NEW="2")
+    assert run.state == "failed"
+    assert simulator.stats().create_attempts == 0
+    out = capsys.readouterr()
+    assert "GPTImageSpendLimitError" in out.out + out.err
+    assert "needs 4 new job(s)" in out.out + out.err and "max_new_images=2" in out.out + out.err
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_a_dry_run_plans_and_creates_nothing(dag_id, simulator, monkeypatch, tmp_path):
+    run = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS, GPTIMAGE_CATALOG_DRY_RUN="1")
+    assert run.state == "success"
+    assert simulator.stats().create_attempts == 0
+    task = "plan" if dag_id == "gptimage_catalog_mapped" else "generate"
+    plan = xcom_value(run, task, key="plan") if task == "plan" else xcom_value(run, task)["plan"]
+    assert plan["new"] == [p["key"] for p in PRODUCTS]
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_removed_products_are_reported_and_archived_only_when_asked(dag_id, simulator, monkeypatch, tmp_path):
+    assert night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS).state == "success"
+    kept = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS[:3])
+    assert counts(dag_id, kept)["removed"] == 1 and (tmp_path / "SKU-3.png").exists()
+    gone = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS[:3], GPTIMAGE_CATALOG_REMOVE="1")
+    assert counts(dag_id, gone)["archived"] == 1
+    assert not (tmp_path / "SKU-3.png").exists() and not (tmp_path / "SKU-3.json").exists()
+    [archived] = (tmp_path / "_history" / "SKU-3").iterdir()
+    assert sorted(p.name for p in archived.iterdir()) == ["SKU-3.json", "SKU-3.png"]
+    manifest = json.loads((tmp_path / "_catalog" / "manifest.json").read_text())
+    assert "SKU-3" not in manifest["entries"]
+    assert simulator.stats().creates == 4
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_a_catalog_on_s3(dag_id, simulator, monkeypatch, s3_bucket, s3_conn_id, s3_client):
+    root = f"s3://{s3_bucket}/shop/catalog/"
+    assert night(dag_id, monkeypatch, root, PRODUCTS, s3_conn_id).state == "success"
+    simulator.reset()
+    second = night(dag_id, monkeypatch, root, changed(PRODUCTS, 2, "product 2 on a blue background"), s3_conn_id)
+    assert second.state == "success"
+    assert simulator.stats().prompt_creates == {"product 2 on a blue background": 1}
+    listed = s3_client.list_objects_v2(Bucket=s3_bucket, Prefix="shop/catalog/_history/SKU-2/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in listed) == ["SKU-2.json", "SKU-2.png"]
+    manifest = json.loads(
+        s3_client.get_object(Bucket=s3_bucket, Key="shop/catalog/_catalog/manifest.json")["Body"].read()
+    )
+    assert manifest["entries"]["SKU-2"]["prompt"] == "product 2 on a blue background"
