@@ -118,7 +118,8 @@ class GPTImageCatalogReportOperator(BaseOperator):
     """Close a night of a catalog: fold its images into the manifest, write its report and the gallery.
 
     Run it after the mapped generate task with ``trigger_rule="all_done"`` (a failed product must not hide
-    the others); it fails, once everything is written, when the plan failed or a product got no image. It rewrites ``<destination>/_catalog/manifest.json`` atomically, moves products the input no
+    the others); it fails, once everything is written, when the plan failed or a product got no image.
+    It rewrites ``<destination>/_catalog/manifest.json`` atomically, moves products the input no
     longer lists to history when ``remove_missing``, writes ``_catalog/runs/<run>.json`` and ``latest.json``
     (new, changed, unchanged, removed and failed products, and the resolution mix), then the gallery
     (``index.html``, paged, thumbnails, tonight's new and changed images marked first).

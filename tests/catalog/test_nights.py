@@ -46,9 +46,8 @@ def test_second_night_pays_only_for_the_changed_and_the_new_product(dag_id, simu
     old_png = (tmp_path / "SKU-1.png").read_bytes()
 
     simulator.reset()
-    tonight = changed(PRODUCTS, 1, "studio photo of product 1, now in red") + [
-        {"key": "SKU-9", "prompt": "studio photo of a new product", "aspect_ratio": "1:1"}
-    ]
+    added = {"key": "SKU-9", "prompt": "studio photo of a new product", "aspect_ratio": "1:1"}
+    tonight = [*changed(PRODUCTS, 1, "studio photo of product 1, now in red"), added]
     second = night(dag_id, monkeypatch, root, tonight)
     assert second.state == "success"
     stats = simulator.stats()
