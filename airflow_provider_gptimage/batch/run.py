@@ -112,11 +112,15 @@ class BatchRun:
 
     # ------------------------------------------------------------------------------------------ steps
     def begin_try(self, try_number: int) -> None:
-        """On a new try, make failed items pending again and mark those already complete in the destination;
-        the new try is stored at once (a resume of it must not take its pending items for failed ones)."""
+        """On a new try, make failed items pending again, mark those already complete in the destination and
+        re-attach those whose job the destination's journal holds; the new try is stored at once (a resume of
+        it must not take its pending items for failed ones, nor forget a re-attached job)."""
         if not self.progress.start_try(try_number):
             return
+        watched = set(self.progress.flight)
         rows = self.catalog.begin(self.items, self.progress) if self.catalog is not None else []
+        if set(self.progress.flight) != watched:  # jobs re-attached from the journal: stored before anything else
+            self.progress.save_live(self.store)
         if self.folder is not None:
             force = self.catalog is not None and self.catalog.options.force
             rows += scan_existing(self.folder, self.items, self.progress, force=force)
