@@ -7,7 +7,6 @@ same whichever way it was run.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,10 +17,10 @@ from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA, utc_now
 from airflow_provider_gptimage.catalog.state import CatalogState, load_state, write_json
 from airflow_provider_gptimage.outputs.paths import path_uri
 from airflow_provider_gptimage.protocol.catalog import (
-    DEFAULT_RESOLUTION,
     CatalogPlan,
     check_spend,
     plan_catalog,
+    resolution_mix,
 )
 
 if TYPE_CHECKING:
@@ -97,11 +96,11 @@ def close_run(
     state.save()
     made = [k for k in plan.to_create if k in state.entries and state.entries[k].fingerprint == wanted.get(k)]
     failed = [] if planned.get("dry_run") else sorted(set(plan.to_create) - set(made))
-    resolutions = Counter(str(state.entries[k].parameters.get("resolution") or DEFAULT_RESOLUTION) for k in made)
+    resolutions = resolution_mix(state.entries[k].parameters.get("resolution") for k in made)
     raw_counts = planned.get("counts")
     counts: Mapping[str, Any] = raw_counts if isinstance(raw_counts, Mapping) else {}
     unchanged = int(counts.get("unchanged") or len(plan.unchanged))
-    report = night_report(plan, made, failed, removed, dict(sorted(resolutions.items())), run_id, unchanged)
+    report = night_report(plan, made, failed, removed, resolutions, run_id, unchanged)
     report["counts"]["catalog"] = len(state.entries)
     write_report(root, report, run_id)
     return report

@@ -17,7 +17,7 @@ not paid again. :func:`check_spend` refuses a plan that would pay for more than 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,6 +183,6 @@ def check_spend(plan: CatalogPlan, max_new_images: int | None) -> None:
     )
 
 
-def resolution_mix(requests: Sequence[GenerationRequest]) -> dict[str, int]:
-    """How many images of each resolution the requests ask for (resolution drives credits)."""
-    return dict(sorted(Counter(r.resolution or DEFAULT_RESOLUTION for r in requests).items()))
+def resolution_mix(resolutions: Iterable[object]) -> dict[str, int]:
+    """How many images of each resolution (resolution drives credits); ``None`` is the service default."""
+    return dict(sorted(Counter(str(r or DEFAULT_RESOLUTION) for r in resolutions).items()))
