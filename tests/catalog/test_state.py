@@ -89,5 +89,5 @@ def test_the_journal_lists_in_flight_requests_and_forgets_old_or_foreign_entries
     assert not (tmp_path / "_catalog" / "journal" / f"{FP}.json").exists()
     (tmp_path / "_catalog" / "journal" / f"{FP}.json").write_text('{"schema": "gptimage-journal/1", "job_id": 3}')
     assert journal.find_job(root, FP) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a fingerprint"):
         journal.find_job(root, "../../etc/passwd")
