@@ -56,7 +56,7 @@ def test_a_failed_job_echoing_the_key_leaks_it_nowhere(api, monkeypatch, airflow
     assert "failed on the service" in out.out + out.err
     assert_no_leak(out.out + out.err)
     assert_no_leak(database_text(airflow_db))  # XCom, trigger rows, rendered fields
-    assert not list(tmp_path.iterdir())  # no image, no sidecar
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no image, no sidecar, no journal entry left
     assert api.creates == 1
 
 
