@@ -48,3 +48,18 @@ def resumed_defer_kwargs(context: Mapping[str, Any]) -> dict[str, Any]:
         return {}
     value = ti.xcom_pull(task_ids=ti.task_id, key=DEFER_KWARGS_XCOM_KEY, map_indexes=ti.map_index)
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def lost_state(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The progress a resume without ``task_state_store`` must get from its defer kwargs, or a clear error:
+    starting over would create (and pay for) every job in flight again, at every resume."""
+    from airflow_provider_gptimage.exceptions import GPTImageError
+
+    state = resumed_defer_kwargs(context).get("state")
+    if not isinstance(state, Mapping):
+        raise GPTImageError(
+            "The batch resumed without its progress: the `state` passed to defer() is missing and this "
+            "Airflow has no task_state_store (3.3+). Refusing to start the batch over, which would create "
+            "and pay for its jobs in flight again; clear the task to restart it."
+        )
+    return state

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.context import current_try, request_id_prefix, task_provenance
-from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageValidationError
+from airflow_provider_gptimage.exceptions import GPTImageValidationError
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.protocol import events
@@ -177,7 +177,9 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger fired: keep what ended, create the next window, defer again or finish."""
         if state is None and context.get("task_state_store") is None:  # type: ignore[call-overload]
-            state = self._lost_state(context)
+            from airflow_provider_gptimage.batch.deferral import lost_state
+
+            state = lost_state(context)
         run = self._run(context, carried=state, check=False)
         run.begin_try(current_try(context) or 1)  # a retry resumed here (Airflow < 3.1.1, see context)
         ended = events.batch_jobs(event)
@@ -291,17 +293,3 @@ class GPTImageBatchGenerateOperator(BaseOperator):
             items=items, folder=folder, store=store, progress=progress, hook=hook, settings=settings,
             log=self.log, provenance=task_provenance(context), catalog=catalog,
         )  # fmt: skip
-
-    def _lost_state(self, context: Context) -> Mapping[str, Any]:
-        """The progress a resume without ``task_state_store`` must get from its defer kwargs, or a clear
-        error: starting over would create (and pay for) every job in flight again, at every resume."""
-        from airflow_provider_gptimage.batch.deferral import resumed_defer_kwargs
-
-        state = resumed_defer_kwargs(context).get("state")
-        if not isinstance(state, Mapping):
-            raise GPTImageError(
-                "The batch resumed without its progress: the `state` passed to defer() is missing and this "
-                "Airflow has no task_state_store (3.3+). Refusing to start the batch over, which would create "
-                "and pay for its jobs in flight again; clear the task to restart it."
-            )
-        return state

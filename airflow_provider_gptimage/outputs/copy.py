@@ -218,55 +218,48 @@ class _Copier:
 
     def copy_one(self, index: int, url: str) -> OutputFile:
         """Copy image ``index`` of the job, then write its thumbnail and its sidecar."""
-        record, destination, count = self.record, self.destination, len(self.record.result_urls)
+        record, count = self.record, len(self.record.result_urls)
         staging = Staging(
-            destination,
+            self.destination,
             self.stem if count == 1 else f"{self.stem}-{index}",
             chunk_size=self.settings.chunk_size,
             fsync=self.fsync,
         )
         try:
             got = download(self.http, url, staging, job_id=record.job_id, settings=self.settings)
-            name = output_name(self.stem, index, count, got.image.extension)
-            target = destination / name
-            thumbnail = self._thumbnail(staging, name, got)
-            if self.old_names is None:
-                self.old_names = (
-                    set_aside(destination, self.stem, job_id=record.job_id, keep=self.keep_history)
-                    if self.named
-                    else []
-                )
-            remove_sidecar(destination, name)
-            stamp = staging.commit(target, got.size)
-            if thumbnail is not None:
-                write_bytes_atomic(destination / thumbnail_name(name), thumbnail)
-            source = redact(url)
-            document = sidecar_document(
-                record,
-                name=name,
-                uri=path_uri(target),
-                stem=self.stem,
-                index=index,
-                count=count,
-                source_url=source,
-                got=got,
-                stamp=stamp,
-                provenance=self.provenance,
-                fingerprint=self.fingerprint,
-                thumbnail=None if thumbnail is None else thumbnail_name(name),
-            )
-            sidecar = write_sidecar(destination, name, document)
+            return self._publish(staging, got, index, url)
         except GPTImageResultError:
             raise
         except Exception as exc:
             raise GPTImageResultError(
-                f"Could not write image {index} of job {record.job_id} into {path_uri(destination)}: "
+                f"Could not write image {index} of job {record.job_id} into {path_uri(self.destination)}: "
                 f"{type(exc).__name__}: {exc}. Check the destination, then retry the task while the result "
                 "URLs are valid (about 24 h).",
                 job_id=record.job_id,
             ) from exc
         finally:
             staging.abort()
+
+    def _publish(self, staging: Staging, got: Downloaded, index: int, url: str) -> OutputFile:
+        """Set the replaced set aside (once), publish the image, its thumbnail, then its sidecar (the commit)."""
+        record, destination, count = self.record, self.destination, len(self.record.result_urls)
+        name = output_name(self.stem, index, count, got.image.extension)
+        target = destination / name
+        thumbnail = self._thumbnail(staging, name, got)
+        if self.old_names is None:
+            keep = self.keep_history
+            self.old_names = set_aside(destination, self.stem, job_id=record.job_id, keep=keep) if self.named else []
+        remove_sidecar(destination, name)
+        stamp = staging.commit(target, got.size)
+        if thumbnail is not None:
+            write_bytes_atomic(destination / thumbnail_name(name), thumbnail)
+        source = redact(url)
+        document = sidecar_document(
+            record, name=name, uri=path_uri(target), stem=self.stem, index=index, count=count, source_url=source,
+            got=got, stamp=stamp, provenance=self.provenance, fingerprint=self.fingerprint,
+            thumbnail=None if thumbnail is None else thumbnail_name(name),
+        )  # fmt: skip
+        sidecar = write_sidecar(destination, name, document)
         return OutputFile(
             uri=path_uri(target),
             size=got.size,
