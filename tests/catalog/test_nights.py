@@ -20,7 +20,7 @@ DAGS = ["gptimage_catalog_mapped", "gptimage_catalog_batch"]
 def night(dag_id, monkeypatch, root, products, conn_id="", **env):
     settings = {"GPTIMAGE_CATALOG_ITEMS": json.dumps(products), "GPTIMAGE_CATALOG_ROOT": root,
                 "GPTIMAGE_CATALOG_CONN_ID": conn_id, "GPTIMAGE_CATALOG_MAX_NEW": "", "GPTIMAGE_CATALOG_DRY_RUN": "",
-                "GPTIMAGE_CATALOG_REMOVE": ""}  # fmt: skip
+                "GPTIMAGE_CATALOG_REMOVE": "", "GPTIMAGE_CATALOG_FORCE": ""}  # fmt: skip
     settings.update(env)
     return run_dag(dag_id, monkeypatch, **settings)
 
@@ -141,3 +141,36 @@ def test_a_catalog_on_s3(dag_id, simulator, monkeypatch, s3_bucket, s3_conn_id, 
         s3_client.get_object(Bucket=s3_bucket, Key="shop/catalog/_catalog/manifest.json")["Body"].read()
     )
     assert manifest["entries"]["SKU-2"]["prompt"] == "product 2 on a blue background"
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_on_s3_no_change_costs_nothing_a_lost_manifest_is_rebuilt_and_the_guard_holds(
+    dag_id, simulator, monkeypatch, s3_bucket, s3_conn_id, s3_client
+):
+    root = f"s3://{s3_bucket}/night/"
+    assert night(dag_id, monkeypatch, root, PRODUCTS, s3_conn_id).state == "success"
+    simulator.reset()
+    assert night(dag_id, monkeypatch, root, PRODUCTS, s3_conn_id).state == "success"
+    assert simulator.stats().create_attempts == 0  # no change: nothing paid
+    s3_client.delete_object(Bucket=s3_bucket, Key="night/_catalog/manifest.json")
+    rebuilt = night(dag_id, monkeypatch, root, PRODUCTS, s3_conn_id)
+    assert rebuilt.state == "success" and counts(dag_id, rebuilt)["unchanged"] == len(PRODUCTS)
+    assert simulator.stats().create_attempts == 0  # rebuilt from the sidecars: still nothing paid
+    s3_client.head_object(Bucket=s3_bucket, Key="night/_catalog/manifest.json")
+    added = [*PRODUCTS, *({"key": f"NEW-{i}", "prompt": f"new product {i}"} for i in range(3))]
+    guarded = night(dag_id, monkeypatch, root, added, s3_conn_id, GPTIMAGE_CATALOG_MAX_NEW="2")
+    assert guarded.state == "failed"
+    assert simulator.stats().create_attempts == 0
+    assert night(dag_id, monkeypatch, root, added, s3_conn_id, GPTIMAGE_CATALOG_MAX_NEW="3").state == "success"
+    assert simulator.stats().prompt_creates == {f"new product {i}": 1 for i in range(3)}
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_force_regenerates_every_image_and_keeps_the_old_ones(dag_id, simulator, monkeypatch, tmp_path):
+    assert night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS).state == "success"
+    simulator.reset()
+    forced = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS, GPTIMAGE_CATALOG_FORCE="1")
+    assert forced.state == "success"
+    assert simulator.stats().prompt_creates == {p["prompt"]: 1 for p in PRODUCTS}
+    assert counts(dag_id, forced)["changed"] == len(PRODUCTS)
+    assert sorted(p.name for p in (tmp_path / "_history").iterdir()) == [p["key"] for p in PRODUCTS]

@@ -2,7 +2,7 @@
 
 ``GPTIMAGE_CATALOG_ITEMS`` (JSON list of items ``{"key", "prompt", ...}``), ``GPTIMAGE_CATALOG_ROOT`` (the
 catalog's folder), ``GPTIMAGE_CATALOG_CONN_ID``, ``GPTIMAGE_CATALOG_MAX_NEW`` (the spend guard, empty:
-none), ``GPTIMAGE_CATALOG_DRY_RUN`` and ``GPTIMAGE_CATALOG_REMOVE`` (``1``: on).
+none), ``GPTIMAGE_CATALOG_DRY_RUN``, ``GPTIMAGE_CATALOG_REMOVE`` and ``GPTIMAGE_CATALOG_FORCE`` (``1``: on).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ MAX_NEW = int(ENV("GPTIMAGE_CATALOG_MAX_NEW") or -1)
 GUARD = None if MAX_NEW < 0 else MAX_NEW
 DRY_RUN = ENV("GPTIMAGE_CATALOG_DRY_RUN") == "1"
 REMOVE = ENV("GPTIMAGE_CATALOG_REMOVE") == "1"
+FORCE = ENV("GPTIMAGE_CATALOG_FORCE") == "1"
 
 
 def items() -> list[dict]:
@@ -43,6 +44,7 @@ with DAG("gptimage_catalog_mapped", schedule=None, start_date=datetime(2026, 1, 
         destination_conn_id=CONN_ID,
         max_new_images=GUARD,
         dry_run=DRY_RUN,
+        force=FORCE,
     )
     images = GPTImageGenerateOperator.partial(
         task_id="generate",
@@ -51,6 +53,7 @@ with DAG("gptimage_catalog_mapped", schedule=None, start_date=datetime(2026, 1, 
         poll_interval=0.2,
         max_poll_interval=0.5,
         map_index_template="{{ task.filename }}",
+        force=FORCE,
     ).expand_kwargs(plan.output)
     report = GPTImageCatalogReportOperator(
         task_id="report",
@@ -79,4 +82,5 @@ with DAG("gptimage_catalog_batch", schedule=None, start_date=datetime(2026, 1, 1
         max_new_images=GUARD,
         dry_run=DRY_RUN,
         remove_missing=REMOVE,
+        force=FORCE,
     )

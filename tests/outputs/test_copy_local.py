@@ -271,3 +271,16 @@ class TestFindExisting:
     def test_traversal_is_refused(self, dest):
         with pytest.raises(GPTImageValidationError, match="filename"):
             find_existing(dest, "../sku")
+
+
+def test_a_replaced_image_is_kept_in_history_or_dropped(images, dest, tmp_path, sleeps):
+    copy(job_record(images.url("/ok.png"), job_id="job-1"), dest, sleeps, filename="SKU")
+    copy(job_record(images.url("/second.png"), job_id="job-2"), dest, sleeps, filename="SKU")
+    [kept] = (tmp_path / "out" / "_history" / "SKU").iterdir()
+    assert kept.name.endswith("-job-1") and (kept / "SKU.png").read_bytes() == PNG
+    assert json.loads((kept / "SKU.json").read_text())["job_id"] == "job-1"
+    copy(job_record(images.url("/ok.png"), job_id="job-3"), dest, sleeps, filename="SKU", history="drop")
+    assert len(list((tmp_path / "out" / "_history" / "SKU").iterdir())) == 1  # job-2's image was dropped
+    assert json.loads((tmp_path / "out" / "SKU.json").read_text())["job_id"] == "job-3"
+    again = copy(job_record(images.url("/ok.png"), job_id="job-3"), dest, sleeps, filename="SKU")
+    assert again and len(list((tmp_path / "out" / "_history" / "SKU").iterdir())) == 1  # same job: nothing set aside
