@@ -227,11 +227,16 @@ class GPTImageGenerateOperator(BaseOperator):
         return lineage_for(task_result(task_instance))
 
     # ------------------------------------------------------------------------------------------ helpers
-    def _outputs(self) -> tuple[ObjectStoragePath | None, str | None]:
-        """Check the destination and ``filename`` before paying for a job: the folder and the base name."""
+    def _outputs(self, *, check: bool = True) -> tuple[ObjectStoragePath | None, str | None]:
+        """The folder and the base name; ``check`` (before paying for a job) also proves them usable."""
         if not self.destination:
             return None, None
-        return check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
+        if check:
+            return check_outputs(self.destination, self.destination_conn_id, self.filename, self.download_timeout)
+        from airflow_provider_gptimage.outputs import resolve_destination, validate_filename
+
+        folder = resolve_destination(self.destination, self.destination_conn_id or None)
+        return folder, None if self.filename is None else validate_filename(self.filename)
 
     def _existing_outputs(
         self, folder: ObjectStoragePath, stem: str, request: protocol.GenerationRequest
@@ -251,7 +256,7 @@ class GPTImageGenerateOperator(BaseOperator):
         try:
             yield
         except (GPTImageJobFailedError, GPTImageTimeoutError):
-            folder, stem = self._outputs()
+            folder, stem = self._outputs(check=False)
             if folder is not None and stem is not None and job_id:
                 from airflow_provider_gptimage.catalog.journal import end_job
 
@@ -278,7 +283,7 @@ class GPTImageGenerateOperator(BaseOperator):
             history=self.history,
             fingerprint=protocol.fingerprint(request),
         )
-        folder, stem = self._outputs()
+        folder, stem = self._outputs(check=False)
         if folder is not None and stem is not None:
             from airflow_provider_gptimage.catalog.commit import committed
 
