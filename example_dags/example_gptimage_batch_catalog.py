@@ -20,7 +20,9 @@ from airflow_provider_gptimage.operators.gallery import GPTImageGalleryOperator
 
 PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output" / "batch-catalog").as_uri()
-NIGHT_FOLDER = "{{ var.value.get('gptimage_batch_catalog_root', '" + DEFAULT_ROOT + "') }}/{{ ds }}/"
+#: The night: the logical date, or ``run_after`` for a run triggered without one (``ds`` is then undefined).
+NIGHT = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+NIGHT_FOLDER = "{{ var.value.get('gptimage_batch_catalog_root', '" + DEFAULT_ROOT + "') }}/" + NIGHT + "/"
 POLL_SECONDS = float(os.environ.get("GPTIMAGE_EXAMPLE_POLL_SECONDS", "10"))
 PROMPT_TEMPLATE = (
     "Studio product photograph of {name} ({category}): {description}. Centered on a seamless light grey "
@@ -57,5 +59,5 @@ with DAG(
         retries=2,
     )
     images >> GPTImageGalleryOperator(
-        task_id="gallery", folder=NIGHT_FOLDER, title="Batch catalog {{ ds }}", trigger_rule="all_done"
+        task_id="gallery", folder=NIGHT_FOLDER, title="Batch catalog " + NIGHT, trigger_rule="all_done"
     )

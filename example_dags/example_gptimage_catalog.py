@@ -1,14 +1,23 @@
 """Nightly catalog: an image for every product, kept in object storage with provenance and a gallery.
 
 Every night (``@daily``, ``catchup=False``) the DAG reads ``data/products.csv``, builds one prompt per
-product, generates the images with dynamic task mapping, copies each to ``<root>/<ds>/<sku>.png`` with a
-JSON provenance sidecar, and writes ``<root>/<ds>/index.html``, a contact sheet of the night's images.
+product, generates the images with dynamic task mapping, copies each to ``<root>/<night>/<sku>.png`` with a
+JSON provenance sidecar, and writes ``<root>/<night>/index.html``, a contact sheet of the night's images.
 
 * ``<root>`` is the Airflow Variable ``gptimage_catalog_root`` (default: ``./demo-output/catalog`` next
   to the repo). Set it to ``s3://my-bucket/catalog`` and the Variable ``gptimage_catalog_conn_id`` to an
   AWS connection id to keep the images in S3: nothing else changes.
-* Concurrency is bounded by the pool ``gptimage_api``, sized to the account's active-task limit, with
-  deferred tasks counted (a deferred task still holds a running job on the service)::
+* ``<night>`` is the run's logical date, or the date it was triggered for (``run_after``) when it has
+  none: a run triggered from the CLI or the REST API without a logical date has no ``{{ ds }}``.
+* Mapped tasks are labelled by SKU in the grid (``map_index_template``), not 0, 1, 2...
+* Concurrency: at most ``GPTIMAGE_EXAMPLE_MAX_ACTIVE_JOBS`` (default 5, the account's active-task limit)
+  generate tasks at once, across every run of this DAG, through ``max_active_tis_per_dag``, which counts
+  deferred tasks (a deferred task still holds a running job on the service) from Airflow 3.2; on 3.0 and
+  3.1 it counts only running ones, and the service's 409 answers are retried with backoff.
+  The example deliberately uses no pool: a task in a pool that does not exist stays "scheduled" forever
+  (only the scheduler log says why), and neither DAG code nor a task can create or read a pool in
+  Airflow 3 (no metadata-DB access outside the scheduler and the API server). To share one account's
+  limit between several DAGs, create a pool that counts deferred tasks, then pass ``pool="gptimage_api"``::
 
       airflow pools set gptimage_api 5 "GPT Image active-task limit" --include-deferred
 
@@ -34,8 +43,11 @@ PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output" / "catalog").as_uri()
 ROOT = "{{ var.value.get('gptimage_catalog_root', '" + DEFAULT_ROOT + "') }}"
 CONN_ID = "{{ var.value.get('gptimage_catalog_conn_id', '') }}"
-NIGHT_FOLDER = ROOT + "/{{ ds }}/"
-POOL = "gptimage_api"
+#: The night: the logical date, or ``run_after`` for a run triggered without one (``ds`` is then undefined).
+NIGHT = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+NIGHT_FOLDER = ROOT + "/" + NIGHT + "/"
+#: Generate tasks in flight at once (deferred ones included, Airflow 3.2+): the account's active-task limit.
+MAX_ACTIVE_JOBS = int(os.environ.get("GPTIMAGE_EXAMPLE_MAX_ACTIVE_JOBS", "5"))
 #: Seconds before the second poll; the demo shortens it (a real image takes about a minute).
 POLL_SECONDS = float(os.environ.get("GPTIMAGE_EXAMPLE_POLL_SECONDS", "10"))
 PROMPT_TEMPLATE = (
@@ -67,7 +79,8 @@ with DAG(
         resolution="1K",
         destination=NIGHT_FOLDER,
         destination_conn_id=CONN_ID,
-        pool=POOL,
+        max_active_tis_per_dag=MAX_ACTIVE_JOBS,
+        map_index_template="{{ task.filename }}",  # the grid shows each mapped task's SKU
         poll_interval=POLL_SECONDS,
         max_poll_interval=max(POLL_SECONDS, 30.0),
         retries=2,
@@ -77,7 +90,7 @@ with DAG(
         task_id="gallery",
         folder=NIGHT_FOLDER,
         folder_conn_id=CONN_ID,
-        title="Catalog images for {{ ds }}",
+        title="Catalog images for " + NIGHT,
         trigger_rule="all_done",
         outlets=[CATALOG_ASSET],
     )

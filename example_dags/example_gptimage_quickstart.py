@@ -15,7 +15,8 @@ from airflow.sdk import DAG, task
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output").as_uri()
-OUTPUT = "{{ var.value.get('gptimage_output_root', '" + DEFAULT_ROOT + "') }}/quickstart/{{ ds }}/"
+#: A folder per day; ``run_after`` because a run triggered from the CLI or REST API has no logical date.
+OUTPUT = "{{ var.value.get('gptimage_output_root', '" + DEFAULT_ROOT + "') }}/quickstart/{{ dag_run.run_after | ds }}/"
 
 with DAG(
     dag_id="example_gptimage_quickstart",

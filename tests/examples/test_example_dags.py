@@ -31,7 +31,26 @@ def test_examples_parse_without_errors(monkeypatch):
     } <= set(bag.dag_ids)
     catalog = bag.dags["example_gptimage_catalog"]
     assert catalog.catchup is False
-    assert catalog.get_task("generate").pool == "gptimage_api"
+    generate = catalog.get_task("generate")
+    # No pool (a missing one stalls a run silently); deferred tasks count against this bound (Airflow 3.2+).
+    assert generate.pool == "default_pool"
+    assert generate.max_active_tis_per_dag == 5
+    assert generate.map_index_template == "{{ task.filename }}"
+
+
+def mapped_labels(dag_run, task_id: str) -> list[str]:
+    """The labels the grid shows for a mapped task's instances (``rendered_map_index``), sorted."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(TaskInstance.rendered_map_index).where(
+            TaskInstance.dag_id == dag_run.dag_id,
+            TaskInstance.run_id == dag_run.run_id,
+            TaskInstance.task_id == task_id,
+        )
+        return sorted(str(label) for label in session.scalars(query))
 
 
 class _Refs(HTMLParser):
@@ -51,19 +70,20 @@ class _Refs(HTMLParser):
 @pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 @needs_dag_test_assets
 def test_catalog_end_to_end_with_gallery_and_idempotent_rerun(simulator, monkeypatch, tmp_path):
-    from airflow.models.pool import Pool
-
-    Pool.create_or_update_pool("gptimage_api", 5, "test", include_deferred=True)
+    """No pool to create first, no logical date (as ``airflow dags trigger`` makes), SKUs in the grid."""
     simulator.configure(generation_seconds=0.2, active_task_limit=5)
     bag = example_bag(
         monkeypatch, AIRFLOW_VAR_GPTIMAGE_CATALOG_ROOT=tmp_path.as_uri(), GPTIMAGE_EXAMPLE_POLL_SECONDS="0.1"
     )
     dag = bag.get_dag("example_gptimage_catalog")
-    run = dag.test()
+    run = dag.test(logical_date=None)
     assert run.state == "success"
+    assert run.logical_date is None
     products = (EXAMPLES / "data" / "products.csv").read_text().splitlines()[1:]
     skus = sorted(line.split(",")[0] for line in products)
+    assert mapped_labels(run, "generate") == skus
     (night,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert night.name == run.run_after.date().isoformat()
     assert sorted(p.stem for p in night.glob("*.png")) == skus
     assert simulator.stats().creates == len(skus)
     for sku in skus:
@@ -78,7 +98,7 @@ def test_catalog_end_to_end_with_gallery_and_idempotent_rerun(simulator, monkeyp
     for src in refs.images:  # every card shows the image's thumbnail, a small JPEG made when it was written
         assert src.startswith("_thumbs/") and (night / src).read_bytes().startswith(b"\xff\xd8\xff")
 
-    again = dag.test()
+    again = dag.test(logical_date=None)
     assert again.state == "success"
     assert simulator.stats().create_attempts == len(skus)  # the re-run paid for nothing
     assert len(list(night.glob("*.png"))) == len(skus)
@@ -90,7 +110,7 @@ def test_batch_catalog_end_to_end(simulator, monkeypatch, tmp_path):
     bag = example_bag(
         monkeypatch, AIRFLOW_VAR_GPTIMAGE_BATCH_CATALOG_ROOT=tmp_path.as_uri(), GPTIMAGE_EXAMPLE_POLL_SECONDS="0.1"
     )
-    run = bag.get_dag("example_gptimage_batch_catalog").test()
+    run = bag.get_dag("example_gptimage_batch_catalog").test(logical_date=None)
     assert run.state == "success"
     (night,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     products = (EXAMPLES / "data" / "products.csv").read_text().splitlines()[1:]

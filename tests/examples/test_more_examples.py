@@ -1,4 +1,4 @@
-"""The sensor and custom-trigger examples (whose code the how-to pages include) run against the simulator."""
+"""The quickstart, sensor and custom-trigger examples (code the how-to pages include) run against the simulator."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def test_the_custom_trigger_example_returns_the_result_urls(simulator, monkeypat
     assert run.state == "success"
     urls = xcom_value(run, "sketch")
     assert len(urls) == 1 and urls[0].startswith(simulator.url)
+
+
+@pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+def test_the_quickstart_runs_without_a_logical_date(simulator, monkeypatch, tmp_path):
+    """A run triggered from the CLI or the REST API has no logical date: no task may need ``{{ ds }}``."""
+    dag = example_dag(monkeypatch, "example_gptimage_quickstart", AIRFLOW_VAR_GPTIMAGE_OUTPUT_ROOT=tmp_path.as_uri())
+    run = dag.test(logical_date=None)
+    assert run.state == "success"
+    assert run.logical_date is None
+    assert simulator.stats().creates == 2
+    day = tmp_path / "quickstart" / run.run_after.date().isoformat()
+    assert sorted(p.name for p in day.glob("*.png")) == ["hero.png", "thumbnail.png"]
