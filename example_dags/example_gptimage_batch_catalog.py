@@ -1,9 +1,18 @@
-"""Large catalogs: thousands of product images in ONE task, paced to the account's limits.
+"""Large catalogs: thousands of product images in ONE task, paced to the account's limits, paying only for
+new and changed products.
 
 Dynamic task mapping (see ``example_gptimage_catalog``) gives each image a task instance and a trigger;
 past a few hundred images use ``GPTImageBatchGenerateOperator`` instead: one task, one trigger per window,
-at most ``max_active_jobs`` jobs in flight (shrinking on 409, waiting out 429), progress kept in
-``task_state_store`` so a retry neither pays twice nor regenerates what ``destination`` already holds.
+at most ``max_active_jobs`` jobs in flight (shrinking on 409, waiting out 429). It plans from the catalog's
+manifest itself (new, changed, unchanged, removed), creates jobs only for new and changed products, and
+writes the manifest and the night's report at the end; ``gallery`` then draws the current catalog.
+
+* The same stable layout as the mapped example: ``<root>/<sku>.png`` and its sidecar, ``_thumbs/``,
+  ``_history/``, ``_catalog/`` (manifest, journal, reports); ``<root>`` is the Variable
+  ``gptimage_batch_catalog_root``, the product list the Variable ``gptimage_catalog_products``.
+* ``max_new_images`` is the spend guard: a night needing more jobs fails before any create.
+* Progress is kept in ``task_state_store`` and jobs in the destination's journal, so neither a retry nor
+  a new run of the same night pays twice.
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ from airflow.sdk import DAG, task
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
 from airflow_provider_gptimage.operators.gallery import GPTImageGalleryOperator
 
-PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"
+DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output" / "batch-catalog").as_uri()
-#: The night: the logical date, or ``run_after`` for a run triggered without one (``ds`` is then undefined).
-NIGHT = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-NIGHT_FOLDER = "{{ var.value.get('gptimage_batch_catalog_root', '" + DEFAULT_ROOT + "') }}/" + NIGHT + "/"
+ROOT = "{{ var.value.get('gptimage_batch_catalog_root', '" + DEFAULT_ROOT + "') }}/"
+PRODUCTS = "{{ var.value.get('gptimage_catalog_products', 'products.csv') }}"
+#: The spend guard: the most new jobs one night may create (new + changed products).
+MAX_NEW_IMAGES = 50
 POLL_SECONDS = float(os.environ.get("GPTIMAGE_EXAMPLE_POLL_SECONDS", "10"))
 PROMPT_TEMPLATE = (
     "Studio product photograph of {name} ({category}): {description}. Centered on a seamless light grey "
@@ -31,7 +41,7 @@ PROMPT_TEMPLATE = (
 
 with DAG(
     dag_id="example_gptimage_batch_catalog",
-    description="Generate every product image in one batch task",
+    description="Generate every new or changed product image in one batch task",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -40,24 +50,34 @@ with DAG(
 ):
 
     @task
-    def catalog_requests() -> list[dict[str, str]]:
+    def catalog_requests(products: str) -> list[dict[str, str]]:
         """One item per product: the SKU is the key (and the image's file name)."""
-        with PRODUCTS.open(newline="", encoding="utf-8") as handle:
+        with (DATA / products).open(newline="", encoding="utf-8") as handle:  # an absolute path stays as is
             return [
                 {"key": row["sku"], "prompt": PROMPT_TEMPLATE.format(**row), "aspect_ratio": "1:1"}
                 for row in csv.DictReader(handle)
             ]
 
+    # [START howto_batch_catalog]
     images = GPTImageBatchGenerateOperator(
         task_id="generate_all",
-        requests=catalog_requests(),
-        max_active_jobs=5,
-        destination=NIGHT_FOLDER,
+        requests=catalog_requests(PRODUCTS),
+        max_active_jobs=5,  # the account's active-task limit
+        destination=ROOT,  # <root>/<sku>.png, the same folder every night
+        max_new_images=MAX_NEW_IMAGES,  # more new + changed products than this: fail before any create
         failure_policy="fail_at_end",
         poll_interval=POLL_SECONDS,
         max_poll_interval=max(POLL_SECONDS, 30.0),
         retries=2,
     )
-    images >> GPTImageGalleryOperator(
-        task_id="gallery", folder=NIGHT_FOLDER, title="Batch catalog " + NIGHT, trigger_rule="all_done"
+    # [END howto_batch_catalog]
+    # [START howto_gallery_catalog]
+    gallery = GPTImageGalleryOperator(
+        task_id="gallery",
+        folder=ROOT,  # reads the catalog's manifest: fast at 10,000 products
+        title="Batch catalog",
+        page_size=200,
+        trigger_rule="all_done",
     )
+    # [END howto_gallery_catalog]
+    images >> gallery

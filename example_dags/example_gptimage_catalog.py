@@ -1,14 +1,28 @@
-"""Nightly catalog: an image for every product, kept in object storage with provenance and a gallery.
+"""Nightly catalog: an image for every product, paying only for new and changed products.
 
-Every night (``@daily``, ``catchup=False``) the DAG reads ``data/products.csv``, builds one prompt per
-product, generates the images with dynamic task mapping, copies each to ``<root>/<night>/<sku>.png`` with a
-JSON provenance sidecar, and writes ``<root>/<night>/index.html``, a contact sheet of the night's images.
+Every night (``@daily``, ``catchup=False``) the DAG reads the product list, builds one request per product,
+and plans before paying: ``plan`` compares the requests with the catalog's manifest and hands only the new
+and changed products to the mapped ``generate`` task; ``report`` folds the night into the manifest, writes
+the night's report and the gallery. The second night of an unchanged catalog creates no job at all; one
+product changed and one added cost exactly two.
 
+* The layout is stable: ``<root>/<sku>.png`` is each product's current image, ``<root>/<sku>.json`` its
+  provenance sidecar (with the request's fingerprint), ``<root>/_thumbs/`` the gallery's thumbnails,
+  ``<root>/_history/`` the images a changed product replaced, ``<root>/_catalog/`` the manifest, the
+  journal of jobs in flight and the nightly reports, ``<root>/index.html`` the gallery.
 * ``<root>`` is the Airflow Variable ``gptimage_catalog_root`` (default: ``./demo-output/catalog`` next
   to the repo). Set it to ``s3://my-bucket/catalog`` and the Variable ``gptimage_catalog_conn_id`` to an
   AWS connection id to keep the images in S3: nothing else changes.
-* ``<night>`` is the run's logical date, or the date it was triggered for (``run_after``) when it has
-  none: a run triggered from the CLI or the REST API without a logical date has no ``{{ ds }}``.
+* The product list is ``data/products.csv``, or the file the Variable ``gptimage_catalog_products`` names
+  (a name in ``data/``, or an absolute path): ``make demo`` runs a second night on
+  ``data/products-next-night.csv``, with one description changed and one product added.
+* Spend guard: a night that needs more than ``MAX_NEW_IMAGES`` new jobs fails in ``plan``, before any job
+  is created, saying how many and why (a broken template that changes every prompt must not buy the whole
+  catalog again). Raise it for the first night of a big catalog.
+* Never twice for the same image: a job is journaled under ``<root>/_catalog/journal/`` as soon as its id
+  is known, so a retry, a cleared task, a new run of the same night or a backfill re-attaches to it.
+* No logical date needed: nothing here renders ``{{ ds }}``, so a run triggered from the CLI or the REST
+  API without one works.
 * Mapped tasks are labelled by SKU in the grid (``map_index_template``), not 0, 1, 2...
 * Concurrency: at most ``GPTIMAGE_EXAMPLE_MAX_ACTIVE_JOBS`` (default 5, the account's active-task limit)
   generate tasks at once, across every run of this DAG, through ``max_active_tis_per_dag``, which counts
@@ -21,9 +35,7 @@ JSON provenance sidecar, and writes ``<root>/<night>/index.html``, a contact she
 
       airflow pools set gptimage_api 5 "GPT Image active-task limit" --include-deferred
 
-* Re-running a night (retry, clear, backfill) creates no new job for an image that is already complete
-  (skip-if-present, keyed by SKU), so it is never paid twice.
-* The gallery task emits an event for the ``gptimage_catalog`` asset, so a downstream DAG can be
+* The report task emits an event for the ``gptimage_catalog`` asset, so a downstream DAG can be
   scheduled on new catalog images (see ``example_gptimage_catalog_consumer``).
 """
 
@@ -36,16 +48,16 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, task
 
-from airflow_provider_gptimage.operators.gallery import GPTImageGalleryOperator
+from airflow_provider_gptimage.operators.catalog import GPTImageCatalogPlanOperator, GPTImageCatalogReportOperator
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 
-PRODUCTS = Path(__file__).resolve().parent / "data" / "products.csv"
+DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_ROOT = (Path(__file__).resolve().parent.parent / "demo-output" / "catalog").as_uri()
-ROOT = "{{ var.value.get('gptimage_catalog_root', '" + DEFAULT_ROOT + "') }}"
+ROOT = "{{ var.value.get('gptimage_catalog_root', '" + DEFAULT_ROOT + "') }}/"
 CONN_ID = "{{ var.value.get('gptimage_catalog_conn_id', '') }}"
-#: The night: the logical date, or ``run_after`` for a run triggered without one (``ds`` is then undefined).
-NIGHT = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
-NIGHT_FOLDER = ROOT + "/" + NIGHT + "/"
+PRODUCTS = "{{ var.value.get('gptimage_catalog_products', 'products.csv') }}"
+#: The spend guard: the most new jobs one night may create (new + changed products).
+MAX_NEW_IMAGES = 50
 #: Generate tasks in flight at once (deferred ones included, Airflow 3.2+): the account's active-task limit.
 MAX_ACTIVE_JOBS = int(os.environ.get("GPTIMAGE_EXAMPLE_MAX_ACTIVE_JOBS", "5"))
 #: Seconds before the second poll; the demo shortens it (a real image takes about a minute).
@@ -58,43 +70,54 @@ CATALOG_ASSET = Asset(name="gptimage_catalog")
 
 with DAG(
     dag_id="example_gptimage_catalog",
-    description="Generate a catalog image for every product, nightly",
+    description="Generate a catalog image for every new or changed product, nightly",
     schedule="@daily",
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["gptimage", "example"],
 ):
-
+    # [START howto_catalog_requests]
     @task
-    def product_requests() -> list[dict[str, str]]:
-        """One generate request per product row: the prompt, and the SKU as the image's name."""
-        with PRODUCTS.open(newline="", encoding="utf-8") as handle:
+    def product_requests(products: str) -> list[dict[str, str]]:
+        """One request per product row: the SKU is the key (and the image's file name)."""
+        with (DATA / products).open(newline="", encoding="utf-8") as handle:  # an absolute path stays as is
             rows = list(csv.DictReader(handle))
-        return [{"prompt": PROMPT_TEMPLATE.format(**row), "filename": row["sku"]} for row in rows]
+        return [
+            {"key": row["sku"], "prompt": PROMPT_TEMPLATE.format(**row), "aspect_ratio": "1:1", "resolution": "1K"}
+            for row in rows
+        ]
 
+    # [END howto_catalog_requests]
+
+    # [START howto_catalog_mapped]
+    plan = GPTImageCatalogPlanOperator(
+        task_id="plan",
+        requests=product_requests(PRODUCTS),
+        destination=ROOT,
+        destination_conn_id=CONN_ID,
+        max_new_images=MAX_NEW_IMAGES,  # more new + changed products than this: fail before any create
+    )
     images = GPTImageGenerateOperator.partial(
         task_id="generate",
-        aspect_ratio="1:1",
-        resolution="1K",
-        destination=NIGHT_FOLDER,
+        destination=ROOT,
         destination_conn_id=CONN_ID,
-        max_active_tis_per_dag=MAX_ACTIVE_JOBS,
+        max_active_tis_per_dag=MAX_ACTIVE_JOBS,  # counts deferred tasks (Airflow 3.2+)
         map_index_template="{{ task.filename }}",  # the grid shows each mapped task's SKU
         poll_interval=POLL_SECONDS,
         max_poll_interval=max(POLL_SECONDS, 30.0),
         retries=2,
-    ).expand_kwargs(product_requests())
-
-    gallery = GPTImageGalleryOperator(
-        task_id="gallery",
-        folder=NIGHT_FOLDER,
-        folder_conn_id=CONN_ID,
-        title="Catalog images for " + NIGHT,
-        trigger_rule="all_done",
+    ).expand_kwargs(plan.output)  # only the new and changed products
+    report = GPTImageCatalogReportOperator(
+        task_id="report",
+        destination=ROOT,
+        destination_conn_id=CONN_ID,
+        title="Product catalog",
+        trigger_rule="all_done",  # fold in what succeeded even when some images failed
         outlets=[CATALOG_ASSET],
     )
-    images >> gallery
+    images >> report
+    # [END howto_catalog_mapped]
 
 
 with DAG(
@@ -110,6 +133,6 @@ with DAG(
     def announce(**context) -> None:
         """Print what the triggering asset events say was published."""
         for event in context["triggering_asset_events"].get(CATALOG_ASSET, []):
-            print(f"new catalog gallery: {event.extra}")
+            print(f"new catalog: {event.extra}")
 
     announce()
