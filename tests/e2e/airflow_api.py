@@ -82,6 +82,19 @@ class AirflowAPI:
         body = {"name": name, "slots": slots, "include_deferred": include_deferred, "description": "e2e"}
         return dict(self.call("POST", "pools", json=body))
 
+    def set_variable(self, key: str, value: str) -> None:
+        """Create or replace an Airflow Variable."""
+        try:
+            self.call("DELETE", f"variables/{key}")
+        except RuntimeError as exc:
+            if "-> 404" not in str(exc):
+                raise
+        self.call("POST", "variables", json={"key": key, "value": value})
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of a DAG."""
+        return list(self.call("GET", f"dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"])
+
     # ------------------------------------------------------------------------------------------ runs
     def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create a manual DAG run with id ``run_id``."""

@@ -30,6 +30,7 @@ AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: Seconds allowed for the stack to come up (the API alone takes ~15 s on 2 cores).
 STARTUP_TIMEOUT = 180.0
 READY_PREFIX = "GPT Image simulator listening on "
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
 def _bin(name: str) -> str:
@@ -52,6 +53,9 @@ class AirflowStack:
         self.home = Path(tempfile.mkdtemp(prefix="gptimage-e2e-home-"))
         self.keep_home = keep_home
         self.service_log_dir = self.home / "logs" / "e2e-services"
+        #: A second DAG bundle, empty at start: a scenario copies a shipped example DAG into it.
+        self.examples_folder = self.home / "example_dags"
+        self.examples_folder.mkdir()
         self.db_path = self.home / "airflow.db"
         self.api_port = free_port()
         self._before_env()
@@ -83,6 +87,14 @@ class AirflowStack:
                 "AIRFLOW_HOME": str(self.home),
                 "PYTHONUNBUFFERED": "1",
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                    [
+                        {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+                        {"name": "examples", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(self.examples_folder)}},
+                    ]
+                ),
+                # The shipped examples poll every 10 s at first; 1 s keeps their scenarios short.
+                "GPTIMAGE_EXAMPLE_POLL_SECONDS": "1",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",

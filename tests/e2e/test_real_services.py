@@ -3,13 +3,14 @@ timeouts, secrets.
 
 Each scenario triggers DAG runs through the REST API and asserts on what the simulator (creates per
 prompt, polls per ``X-Request-ID``) and Airflow (task instance states, process titles, the metadata DB,
-log files) recorded. They run in file order; scenario 7 inspects what all the others left behind.
+log files) recorded. They run in file order; scenario 8 inspects what all the others left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 import warnings
@@ -30,7 +31,7 @@ from tests.e2e.helpers import (
     wait_for_ti_state,
 )
 from tests.e2e.processes import iter_files, wait_until
-from tests.e2e.stack import FAKE_API_KEY, AirflowStack
+from tests.e2e.stack import FAKE_API_KEY, REPO, AirflowStack
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +49,9 @@ BATCH_WINDOW = 5
 #: Longer than the DAGs' ``max_poll_interval`` (2 s): a live trigger polls at least once in this time.
 QUIET_PERIOD = 5.0
 TRIGGER_CLASSPATH = "airflow_provider_gptimage.triggers.gptimage.GPTImageTaskTrigger"
+#: The shipped example scenario 7 copies into the stack's second DAG bundle.
+EXAMPLES = REPO / "example_dags"
+EXAMPLE_CATALOG = "example_gptimage_catalog"
 
 
 # ---------------------------------------------------------------------------------------------- scenarios
@@ -217,7 +221,7 @@ def test_6_batch_resumes_after_triggerer_and_worker_kills(stack: AirflowStack, s
     # afterwards (not shorter: Airflow's race apache/airflow#72716, see scenario 4).
     sim.configure(generation_seconds=10, active_task_limit=BATCH_WINDOW)
     run_id = new_run_id("batch")
-    destination = stack.home / "batch-output" / run_id  # under AIRFLOW_HOME: scenario 7 scans it
+    destination = stack.home / "batch-output" / run_id  # under AIRFLOW_HOME: scenario 8 scans it
     prompts = {f"sku-{i:02d}": f"e2e batch item {i:02d} of {run_id}" for i in range(BATCH_COUNT)}
 
     def unrecorded() -> set[str]:
@@ -316,7 +320,47 @@ def test_6_batch_resumes_after_triggerer_and_worker_kills(stack: AirflowStack, s
     wait_until(lambda: not trigger_rows(stack, run_id), 60, 0.5, "the batch's trigger row to go")
 
 
-def test_7_api_key_never_written_anywhere(stack: AirflowStack) -> None:
+def test_7_the_shipped_catalog_example_second_night_costs_two_jobs(stack: AirflowStack, sim: SimulatorClient) -> None:
+    """``example_gptimage_catalog`` as shipped, no pool created: night 1 is its own ``@daily`` run; night 2,
+    triggered through the REST API without a logical date with one product changed and one added, costs
+    exactly two ``createTask`` requests, its mapped tasks labelled by SKU, the replaced image in history."""
+    sim.reset()
+    sim.configure(generation_seconds=2, active_task_limit=5)
+    root = stack.home / "example-catalog"  # under AIRFLOW_HOME: scenario 8 scans it
+    stack.api.set_variable("gptimage_catalog_root", root.as_uri())
+    stack.api.set_variable("gptimage_catalog_products", "products.csv")
+    shutil.copytree(EXAMPLES / "data", stack.examples_folder / "data")
+    shutil.copy(EXAMPLES / f"{EXAMPLE_CATALOG}.py", stack.examples_folder)  # unpaused at creation: it runs
+    try:
+        stack.wait_for_dags([EXAMPLE_CATALOG])
+        first = wait_until(lambda: next(iter(stack.api.dag_runs(EXAMPLE_CATALOG)), None), 120, 1.0, "a scheduled run")
+        assert first["run_type"] == "scheduled"
+        assert wait_for_run(stack, EXAMPLE_CATALOG, first["dag_run_id"], 600) == "success"
+        night_1 = sim.stats()
+        assert night_1.creates == 20
+        # No pool: max_active_tis_per_dag=5 counted the deferred tasks, so the service never refused one.
+        assert night_1.max_active_jobs <= 5
+        assert night_1.responses_409 == 0
+
+        sim.reset()
+        stack.api.set_variable("gptimage_catalog_products", "products-next-night.csv")
+        second = new_run_id("example-night-2")
+        stack.api.trigger(EXAMPLE_CATALOG, second)  # no logical date, as `airflow dags trigger` makes it
+        assert wait_for_run(stack, EXAMPLE_CATALOG, second, 300) == "success"
+        assert stack.api.dag_run(EXAMPLE_CATALOG, second)["logical_date"] is None
+        assert sim.stats().creates == 2
+        tis = stack.api.task_instances(EXAMPLE_CATALOG, second)
+        assert sorted(ti["rendered_map_index"] for ti in tis if ti["task_id"] == "generate") == ["MUG-001", "TRY-045"]
+        assert "charcoal" in json.loads((root / "MUG-001.json").read_text())["prompt"]
+        old = [json.loads(p.read_text())["prompt"] for p in (root / "_history" / "MUG-001").rglob("*.json")]
+        assert len(old) == 1 and "cream" in old[0]
+        assert (root / "index.html").exists()
+    finally:
+        stack.api.call("PATCH", f"dags/{EXAMPLE_CATALOG}", json={"is_paused": True})
+        sim.configure(active_task_limit=None)
+
+
+def test_8_api_key_never_written_anywhere(stack: AirflowStack) -> None:
     """No file under ``AIRFLOW_HOME`` (logs, DB, the batch's images and sidecars), XCom, rendered template,
     task state or trigger row holds the API key."""
     key = FAKE_API_KEY.encode()

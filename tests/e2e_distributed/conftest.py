@@ -16,7 +16,13 @@ from airflow_provider_gptimage.simulator.client import SimulatorClient
 from tests.e2e.processes import stopped_on_exit
 from tests.e2e_distributed.stack import DistributedStack
 
-DAG_IDS = ["gptimage_dist_catalog", "gptimage_dist_batch", "gptimage_dist_in_worker", "gptimage_dist_batch_kills"]
+DAG_IDS = [
+    "gptimage_dist_catalog",
+    "gptimage_dist_batch",
+    "gptimage_dist_in_worker",
+    "gptimage_dist_batch_kills",
+    "gptimage_dist_incremental_catalog",
+]
 
 
 @pytest.fixture(scope="session")

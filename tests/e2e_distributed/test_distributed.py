@@ -36,10 +36,13 @@ from tests.e2e_distributed.helpers import (
 from tests.e2e_distributed.names import (
     BATCH_COUNT,
     CATALOG_COUNT,
+    INCREMENTAL_ADDED,
+    INCREMENTAL_CHANGED,
     KILLS_COUNT,
     KILLS_WINDOW,
     batch_prompt,
     catalog_prompt,
+    incremental_products,
 )
 from tests.e2e_distributed.stack import TRIGGERERS, WORKERS, DistributedStack
 
@@ -49,6 +52,7 @@ CATALOG = "gptimage_dist_catalog"
 BATCH = "gptimage_dist_batch"
 IN_WORKER = "gptimage_dist_in_worker"
 KILLS = "gptimage_dist_batch_kills"
+INCREMENTAL = "gptimage_dist_incremental_catalog"
 RUN_TIMEOUT = 420.0
 #: Broker snapshots taken while scenario 1 runs, searched for the API key by the last scenario.
 BROKER_SNAPSHOTS: list[dict[str, Any]] = []
@@ -58,7 +62,8 @@ BROKER_SNAPSHOTS: list[dict[str, Any]] = []
 def catalog_night(stack: DistributedStack, run_id: str, destination: Path) -> dict[str, str]:
     """Trigger one night of the mapped catalog into ``destination``; return its prompts by SKU.
 
-    The building block of the catalog scenarios: issue 11's second night calls it twice on one folder.
+    The building block of scenarios 1 and 2 (prompts naming the run: every night pays for every product);
+    scenario 5 runs the incremental catalog instead.
     """
     stack.api.trigger(CATALOG, run_id, {"destination": str(destination)})
     return {f"sku-{i:02d}": catalog_prompt(i, run_id) for i in range(CATALOG_COUNT)}
@@ -266,17 +271,30 @@ def test_4_batch_worker_sigkills_mid_copy_and_mid_create_group(stack: Distribute
 
 
 def test_5_incremental_catalog_second_night(stack: DistributedStack, sim: SimulatorClient) -> None:
-    """Issue 11's second night on this topology: one product changed and one added cost exactly two creates.
-
-    To enable once issue 11 lands: give ``gptimage_dist_catalog`` the stable layout (prompts without the run
-    id, products from ``dag_run.conf``), drop the skip, and the body below is the scenario.
-    """
-    pytest.skip("the incremental catalog (issue 11) is not built yet")
+    """Issue 11's second night on this topology: one product changed and one added cost exactly two creates,
+    the replaced image moves to ``_history``, and the mapped tasks are labelled by key."""
+    sim.configure(generation_seconds=2)
     folder = stack.home / "outputs" / "incremental-catalog"
-    catalog_night(stack, new_run_id("night-1"), folder)
+    nights = {night: incremental_products(night) for night in (1, 2)}
+    prompts = {night: {item["key"]: item["prompt"] for item in items} for night, items in nights.items()}
+
+    first = new_run_id("night-1")
+    stack.api.trigger(INCREMENTAL, first, {"destination": str(folder), "products": nights[1]})
+    assert wait_for_run(stack, INCREMENTAL, first, RUN_TIMEOUT) == "success"
+    assert_one_create_each(sim, prompts[1])
+    assert_outputs(folder, prompts[1])
+
     sim.reset()
-    catalog_night(stack, new_run_id("night-2"), folder)  # with one product changed and one added
-    assert sim.stats().creates == 2
+    second = new_run_id("night-2")
+    stack.api.trigger(INCREMENTAL, second, {"destination": str(folder), "products": nights[2]})
+    assert wait_for_run(stack, INCREMENTAL, second, RUN_TIMEOUT) == "success"
+    paid = {key: prompts[2][key] for key in (INCREMENTAL_CHANGED, INCREMENTAL_ADDED)}
+    assert_one_create_each(sim, paid)  # exactly two createTask requests
+    assert_outputs(folder, prompts[2])
+    generate = [ti for ti in stack.api.task_instances(INCREMENTAL, second, limit=100) if ti["task_id"] == "generate"]
+    assert sorted(ti["rendered_map_index"] for ti in generate) == sorted(paid)
+    replaced = [p for p in (folder / "_history" / INCREMENTAL_CHANGED).rglob("*.json")]
+    assert [json.loads(p.read_text())["prompt"] for p in replaced] == [prompts[1][INCREMENTAL_CHANGED]]
 
 
 def test_6_api_key_absent_from_logs_database_and_broker(stack: DistributedStack) -> None:

@@ -1,6 +1,7 @@
 """DAGs the distributed end-to-end suite runs on CeleryExecutor; each run passes its destination in ``dag_run.conf``.
 
-Prompts name the run (``{{ run_id }}``), so the simulator's per-prompt create counts tell runs apart.
+Prompts name the run (``{{ run_id }}``), so the simulator's per-prompt create counts tell runs apart; the
+incremental catalog's do not (its nights share one folder, and the request decides what is paid for).
 Short poll intervals keep the suite fast; the simulator's generation time is set per scenario.
 """
 
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator
+from airflow_provider_gptimage.operators.catalog import GPTImageCatalogPlanOperator, GPTImageCatalogReportOperator
 from airflow_provider_gptimage.operators.gptimage import GPTImageGenerateOperator
 from tests.e2e_distributed.names import (
     BATCH_COUNT,
     CATALOG_COUNT,
+    INCREMENTAL_COUNT,
     KILLS_COUNT,
     KILLS_WINDOW,
     batch_prompt,
@@ -83,3 +86,26 @@ with DAG("gptimage_dist_batch_kills", schedule=None, start_date=START, catchup=F
         wake_fraction=1.0,
         max_worker_wait=60.0,
     )
+
+with DAG("gptimage_dist_incremental_catalog", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    # Issue 11's nightly catalog on this topology: plan, one mapped task per new or changed product (labelled
+    # by key), report. Each run passes its products (key, prompt) and the shared folder in ``dag_run.conf``.
+
+    @task
+    def products(**context) -> list[dict[str, str]]:
+        """The night's requests, from the run's conf."""
+        return list(context["dag_run"].conf["products"])
+
+    plan = GPTImageCatalogPlanOperator(
+        task_id="plan", requests=products(), destination=DESTINATION, max_new_images=INCREMENTAL_COUNT
+    )
+    images = GPTImageGenerateOperator.partial(
+        task_id="generate",
+        destination=DESTINATION,
+        map_index_template="{{ task.filename }}",
+        poll_interval=POLL,
+        max_poll_interval=MAX_POLL,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    ).expand_kwargs(plan.output)
+    images >> GPTImageCatalogReportOperator(task_id="report", destination=DESTINATION, trigger_rule="all_done")
