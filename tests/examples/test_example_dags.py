@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.conftest import REPO, dagbag_class, needs_dag_test_assets, xcom_value
 
 EXAMPLES = REPO / "example_dags"
 PNG = b"\x89PNG\r\n\x1a\n"
+JPEG = b"\xff\xd8\xff"
 
 
 def example_bag(monkeypatch: pytest.MonkeyPatch, **env: str):
@@ -52,6 +54,38 @@ def mapped_labels(dag_run, task_id: str) -> list[str]:
             TaskInstance.map_index >= 0,  # a mapped task over nothing leaves one skipped instance, -1
         )
         return sorted(str(label) for label in session.scalars(query))
+
+
+class GalleryCards(HTMLParser):
+    """The cards of a gallery page: each key's mark (``new``, ``changed`` or ``None``), image link and thumbnail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: dict[str, str | None] = {}
+        self.links: list[str] = []
+        self.thumbnails: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "figure" and values.get("data-key"):
+            self.marks[str(values["data-key"])] = values.get("class")
+        elif tag == "a" and values.get("href") and self.marks and len(self.links) < len(self.marks):
+            self.links.append(str(values["href"]))
+        elif tag == "img" and values.get("src"):
+            self.thumbnails.append(str(values["src"]))
+
+
+def assert_gallery(root: Path, skus: list[str], marks: dict[str, str]) -> None:
+    """The gallery shows every product once, tonight's marked, each card a real thumbnail linking to its PNG."""
+    cards = GalleryCards()
+    cards.feed((root / "index.html").read_text(encoding="utf-8"))
+    assert sorted(cards.marks) == skus
+    assert {key: mark for key, mark in cards.marks.items() if mark} == marks
+    assert sorted(Path(link).stem for link in cards.links) == skus
+    for link in cards.links:
+        assert (root / link).read_bytes().startswith(PNG)
+    for thumbnail in cards.thumbnails:
+        assert thumbnail.startswith("_thumbs/") and (root / thumbnail).read_bytes().startswith(JPEG)
 
 
 def skus_of(products: str) -> list[str]:
@@ -132,8 +166,8 @@ def test_the_mapped_catalog_second_night_costs_two_jobs(simulator, monkeypatch, 
     assert report["counts"]["new"] == 1 and report["counts"]["changed"] == 1 and report["counts"]["failed"] == 0
     assert_catalog(tmp_path, skus_of(NIGHT_2))
     assert_history_holds_the_old_image(tmp_path)
-    gallery = tmp_path / "index.html"
-    assert gallery.exists() and CHANGED in gallery.read_text() and ADDED in gallery.read_text()
+    assert report["gallery_uri"] == (tmp_path / "index.html").as_uri()
+    assert_gallery(tmp_path, skus_of(NIGHT_2), {CHANGED: "changed", ADDED: "new"})
 
     run, creates = night(dag, simulator, monkeypatch, NIGHT_2)
     assert creates == 0
@@ -181,4 +215,4 @@ def test_the_batch_catalog_second_night_costs_two_jobs(simulator, monkeypatch, t
     assert night_2["unchanged"] == len(skus_of(NIGHT_1)) - 1
     assert_catalog(tmp_path, skus_of(NIGHT_2))
     assert_history_holds_the_old_image(tmp_path)
-    assert (tmp_path / "index.html").exists()
+    assert_gallery(tmp_path, skus_of(NIGHT_2), {CHANGED: "changed", ADDED: "new"})
