@@ -235,7 +235,10 @@ def test_6_batch_resumes_after_triggerer_and_worker_kills(stack: AirflowStack, s
         return {key for key, prompt in prompts.items() if counts.get(prompt)} - recorded
 
     def visible_files() -> set[str]:
-        return {p.name for p in destination.iterdir() if not p.name.startswith(".")} if destination.exists() else set()
+        """The destination's images and sidecars (not the hidden temporary files, nor the catalog's own folders)."""
+        if not destination.exists():
+            return set()
+        return {p.name for p in destination.iterdir() if p.is_file() and not p.name.startswith(".")}
 
     try:
         stack.api.trigger(BATCH, run_id, {"destination": str(destination)})

@@ -56,8 +56,10 @@ def executions_by_worker(stack: DistributedStack, ti_ids: set[str]) -> Counter[s
 
 
 def destination_files(folder: Path) -> set[str]:
-    """Visible file names in a destination folder."""
-    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
+    """Visible file names in a destination folder (images and sidecars; not the catalog's own folders)."""
+    return (
+        {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")} if folder.exists() else set()
+    )
 
 
 def assert_outputs(folder: Path, prompts: dict[str, str]) -> None:
