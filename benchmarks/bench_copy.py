@@ -2,8 +2,8 @@
 
 The image (the simulator's ``result_padding_bytes``) is served by the simulator in its own process; the
 S3-compatible server is moto (``ThreadedMotoServer``, in this orchestrating process); every copy runs in a
-fresh child process, which measures its wall time and its peak RSS growth (``VmHWM`` after resetting it
-through ``/proc/self/clear_refs``, minus the RSS just before the copy).
+fresh child process, which measures its wall time and its peak RSS growth with :class:`tests.memory.PeakGrowth`
+(``VmHWM`` after resetting it through ``/proc/self/clear_refs``, minus the RSS just before the copy).
 
 - ``shutil.copyfileobj`` (the baseline): ``requests`` response -> ``open(path, "wb")`` for the local folder,
   and -> ``ObjectStoragePath(...).open("wb")`` (Airflow's object storage, s3fs defaults) for S3: the same
@@ -45,11 +45,9 @@ from benchmarks.common import (
     finish,
     median,
     parser,
-    peak_kib,
-    reset_peak,
-    rss_kib,
     run_child,
 )
+from tests.memory import PeakGrowth
 
 IMAGE_BYTES = 100 * MIB
 #: Targets of issue 4.
@@ -121,12 +119,11 @@ def child_main(argv: list[str]) -> None:
     for index in range(int(repeats)):
         _empty(folder)  # each copy starts from the same state...
         os.sync()  # ... without the previous copy's dirty pages to write back
-        reset = reset_peak()
-        before = rss_kib()
-        start = time.perf_counter()
-        sizes.append(_copy(variant, url, folder, index))
-        seconds.append(time.perf_counter() - start)
-        growth.append((peak_kib() - before) / 1024 if reset else float("nan"))
+        with PeakGrowth() as peak:
+            start = time.perf_counter()
+            sizes.append(_copy(variant, url, folder, index))
+            seconds.append(time.perf_counter() - start)
+        growth.append(peak.mib)
     print(json.dumps({"seconds": seconds, "growth_mib": growth, "sizes": sizes}), flush=True)
 
 

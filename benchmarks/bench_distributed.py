@@ -35,6 +35,7 @@ from airflow_provider_gptimage.simulator.client import SimulatorClient
 from benchmarks.common import BENCH_DIR, Check, Report, cpu_load, finish
 from tests.e2e.processes import Service, stopped_on_exit, wait_until
 from tests.e2e_distributed.stack import TRIGGERERS, WORKERS, DistributedStack
+from tests.memory import process_rss_kib
 
 #: Logged lag samples: Airflow sleeps 0.1 s between samples and logs any sample longer than this.
 SAMPLE_THRESHOLD = 0.12
@@ -76,15 +77,7 @@ def _stat(pid: int) -> list[str] | None:
 
 def rss_kib(service: Service) -> int:
     """Resident memory of every process of a service's session, in KiB."""
-    total = 0
-    for pid in service.members():
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
+    return sum(process_rss_kib(pid) or 0 for pid in service.members())
 
 
 def cpu_seconds(service: Service) -> float:

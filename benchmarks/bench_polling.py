@@ -44,11 +44,11 @@ from benchmarks.common import (
     make_local_ca,
     median,
     parser,
-    rss_kib,
     run_child,
     trust_env,
     use_airflow_home,
 )
+from tests.memory import rss_kib
 
 #: Started in this order (ours first, on a fresh heap), then measured in turns.
 VARIANTS = ("gptimage", "floor", "http_sensor")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -225,39 +224,6 @@ def run_child(args: Sequence[str], env: dict[str, str] | None = None, timeout: f
         raise RuntimeError(f"child {args} exited {done.returncode}:\n{done.stdout[-2000:]}\n{tail}")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
-
-
-def _status_kib(name: str) -> int | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(f"{name}:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def rss_kib() -> int:
-    """This process's resident set size in KiB."""
-    value = _status_kib("VmRSS")
-    return value if value is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark (``VmHWM``); ``False`` where ``/proc/self/clear_refs`` is missing."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_kib() -> int:
-    """Peak RSS since :func:`reset_peak`, in KiB."""
-    value = _status_kib("VmHWM")
-    return value if value is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def cpu_load() -> str:

@@ -15,12 +15,13 @@ MIB = 1024 * 1024
 IMAGE_MIB = 100
 #: Far below the image size: one download chunk, one upload block, allocator slack.
 MAX_GROWTH_MIB = 40
-SCRIPT = pathlib.Path(__file__).with_name("measure_copy.py")
+#: The repository root: the child runs ``tests.outputs.measure_copy`` as a module from there.
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def run_copy(url: str, destination: str, conn_id: str | None = None) -> dict:
-    args = [sys.executable, str(SCRIPT), url, destination] + ([conn_id] if conn_id else [])
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    args = [sys.executable, "-m", "tests.outputs.measure_copy", url, destination] + ([conn_id] if conn_id else [])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if not result["reset"]:
