@@ -4,7 +4,7 @@
   the deferrable operator or with a ``PythonOperator`` that polls with ``time.sleep``; each records the
   time its code runs in the worker (``BENCH_TIMINGS``, one JSON line per execution).
 - ``bench_batch`` (benchmark 2): one ``GPTImageBatchGenerateOperator`` over the ``BENCH_BATCH_N`` prompts an
-  upstream task returns.
+  upstream task returns; deferrable unless ``BENCH_BATCH_DEFERRABLE`` is ``0``.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ with DAG("bench_batch", schedule=None, start_date=datetime(2026, 1, 1), catchup=
         requests=catalog(),
         max_active_jobs=int(ENV("BENCH_BATCH_K", "50")),
         failure_policy="report",
+        deferrable=ENV("BENCH_BATCH_DEFERRABLE", "1") != "0",
         poll_interval=float(ENV("BENCH_BATCH_POLL", "0.5")),
         max_poll_interval=float(ENV("BENCH_BATCH_MAX_POLL", "0.5")),
         wake_linger=float(ENV("BENCH_BATCH_LINGER", "0.2")),
