@@ -1,8 +1,9 @@
-"""Run every benchmark of issue 4 (``make bench``), each in its own process, and sum up the verdicts.
+"""Run every benchmark of issues 4 and 10 (``make bench``), each in its own process, and sum up the verdicts.
 
-Each script prints its own table; this prints, at the end, every check with PASS/FAIL, the time each
-benchmark took and the machine's load, optionally writes the same as Markdown (``--markdown PATH``, the
-tables of ``BENCHMARKS.md``), and exits 1 if any target was missed or any benchmark failed to run.
+Each script prints its own table; this prints, at the end, one table of every check (PASS/FAIL, benchmark,
+check, measured figure, target), the time each benchmark took and the machine's load, optionally writes the
+same as Markdown (``--markdown PATH``, the tables of ``BENCHMARKS.md``), and exits 1 if any target was missed
+or any benchmark failed to run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, fmt
+from benchmarks.common import REPO, fmt, table
 
 #: Module names under ``benchmarks``, in the order they run (cheap and independent first).
 BENCHMARKS = (
@@ -34,7 +35,9 @@ BENCHMARKS = (
 
 def markdown(reports: list[dict[str, Any]], header: str) -> str:
     """The reports as Markdown tables: one per benchmark, then its checks."""
-    out = [header, ""]
+    out = [header, "", "| verdict | benchmark | check | measured | target |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in verdicts(reports)]
+    out.append("")
     for report in reports:
         out += [f"### {report['title']}", ""]
         out.append("| " + " | ".join(report["columns"]) + " |")
@@ -48,6 +51,21 @@ def markdown(reports: list[dict[str, Any]], header: str) -> str:
             out.append(f"- {verdict} {check['name']}: {fmt(check['measured'])} ({limit})")
         out.append("")
     return "\n".join(out)
+
+
+def verdicts(reports: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per check of every report: PASS/FAIL, the benchmark, the check, the figure, the target."""
+    return [
+        [
+            "PASS" if check["ok"] else "FAIL",
+            report["module"],
+            check["name"],
+            check["measured"],
+            f"{check['op']} {fmt(check['limit'])}{check['unit']}",
+        ]
+        for report in reports
+        for check in report["checks"]
+    ]
 
 
 def main() -> int:
@@ -75,6 +93,7 @@ def main() -> int:
             failed = True
             continue
         report = json.loads(text)
+        report["module"] = name
         reports.append(report)
         failed = failed or not report["ok"]
         missed = sum(not c["ok"] for c in report["checks"])
@@ -86,9 +105,8 @@ def main() -> int:
         f"({', '.join(f'{name} {took:.0f}s' for name, took, _ in summary)})."
     )
     print("\n==== summary ====")
-    for report in reports:
-        for check in report["checks"]:
-            print(("PASS  " if check["ok"] else "FAIL  ") + check["name"])
+    print("\n".join(table(["verdict", "benchmark", "check", "measured", "target"], verdicts(reports))))
+    print()
     for name, took, verdict in summary:
         print(f"{name:20s} {took:6.0f}s  {verdict}")
     print(header)
