@@ -103,12 +103,12 @@ def fmt(value: Any) -> str:
     return f"{value:.3g}"
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    """Lines of a plain-text table."""
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> list[str]:
+    """Lines of a plain-text table; the first ``left`` columns are aligned left, the others right."""
     cells = [list(columns)] + [[fmt(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
         for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

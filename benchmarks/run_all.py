@@ -105,7 +105,7 @@ def main() -> int:
         f"({', '.join(f'{name} {took:.0f}s' for name, took, _ in summary)})."
     )
     print("\n==== summary ====")
-    print("\n".join(table(["verdict", "benchmark", "check", "measured", "target"], verdicts(reports))))
+    print("\n".join(table(["verdict", "benchmark", "check", "measured", "target"], verdicts(reports), left=3)))
     print()
     for name, took, verdict in summary:
         print(f"{name:20s} {took:6.0f}s  {verdict}")
