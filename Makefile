@@ -68,7 +68,8 @@ e2e-distributed: venv-distributed
 	$(DIST_VENV)/bin/pytest tests/e2e_distributed -m e2e -v
 
 # The benchmarks of issue 4 (benchmarks/, numbers in BENCHMARKS.md): each prints its table of medians and
-# PASS/FAIL against its target; exits non-zero if a target is missed. About 4-5 minutes on 2 cores.
+# PASS/FAIL against its target, then one PASS/FAIL table of every check; exits non-zero if a target is missed.
+# About 7 minutes on 2 cores.
 # BENCH_ARGS="--markdown FILE" also writes the tables as Markdown; BENCH_ARGS="bench_copy" runs one.
 bench: venv
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
