@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from benchmarks.common import Check, Report, cpu_load, finish, gptimage_connection, median, parser
@@ -170,10 +170,10 @@ def main() -> int:
     args.add_argument("--rate-limit", type=float, default=150.0, help="API requests per second (429 beyond)")
     opts = args.parse_args()
     chosen = opts.rows.split(",")
-    rows = [r if opts.n is None else Row(r.name, r.deferrable, r.generation_seconds, opts.n, r.max_ratio) for r in ROWS]
-    rows = [r for r in rows if r.name in chosen]
-    if not rows:
-        args.error(f"--rows: none of {chosen} is one of {[r.name for r in ROWS]}")
+    rows = [r if opts.n is None else replace(r, n=opts.n) for r in ROWS if r.name in chosen]
+    unknown = sorted(set(chosen) - {r.name for r in ROWS})
+    if unknown:
+        args.error(f"--rows: {unknown} not among {[r.name for r in ROWS]}")
     load = cpu_load()
 
     from benchmarks.common import prepare_dag_test
