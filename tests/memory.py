@@ -10,11 +10,15 @@ Usage, around the operation to measure::
     with PeakGrowth() as growth:
         copy_one_image()
     growth.kib  # peak RSS during the block minus the RSS just before it (nan if the peak was not reset)
+
+:class:`TracedPeak` measures Python's own allocations instead (``tracemalloc``, every thread of this
+process), for a block that shares its process with others (a pytest process, a thread-mode simulator).
 """
 
 from __future__ import annotations
 
 import resource
+import tracemalloc
 from pathlib import Path
 
 KIB_PER_MIB = 1024
@@ -84,3 +88,27 @@ class PeakGrowth:
     def mib(self) -> float:
         """The growth in MiB (``nan`` if the peak could not be reset)."""
         return self.kib / KIB_PER_MIB
+
+
+class TracedPeak:
+    """Peak of the memory Python allocated (``tracemalloc``, every thread) during a ``with`` block, in bytes.
+
+    Unlike RSS it ignores what the process held before and what C libraries allocate themselves, so it
+    can judge a block inside a big process (pytest) that ``PeakGrowth`` would measure with its noise.
+    """
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def __enter__(self) -> TracedPeak:
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _, self.bytes = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+
+    @property
+    def mib(self) -> float:
+        """The peak in MiB."""
+        return self.bytes / (KIB_PER_MIB * 1024)

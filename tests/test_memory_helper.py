@@ -1,4 +1,4 @@
-"""The shared RSS helper (tests/memory.py) sees memory that a block touches, and only that block's."""
+"""The shared memory helper (tests/memory.py) sees memory that a block touches, and only that block's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.memory import PeakGrowth, process_rss_kib, rss_kib
+from tests.memory import PeakGrowth, TracedPeak, process_rss_kib, rss_kib
 
 MIB = 1024 * 1024
 
@@ -35,3 +35,12 @@ def test_rss_of_this_process_and_of_a_missing_one() -> None:
         pytest.skip("no /proc on this system")
     assert process_rss_kib(os.getpid()) == pytest.approx(rss_kib(), rel=0.2)
     assert process_rss_kib(2**22 + 1) is None  # above the kernel's largest pid
+
+
+def test_traced_peak_sees_python_allocations_of_the_block_only() -> None:
+    kept = bytes(16 * MIB)  # allocated before: not counted
+    with TracedPeak() as peak:
+        block = bytes(8 * MIB)
+        del block
+    assert 8 <= peak.mib < 12, peak.bytes
+    del kept
