@@ -1,4 +1,4 @@
-"""The one helper that measures a process's resident memory, shared by the tests and the benchmarks.
+"""The one helper that measures memory (resident set, its peak, Python's allocations), for tests and benchmarks.
 
 Linux's ``/proc/<pid>/status`` gives the current resident set (``VmRSS``) and its peak (``VmHWM``), and
 writing ``5`` to ``/proc/self/clear_refs`` resets that peak to the current size, so a peak can be measured
