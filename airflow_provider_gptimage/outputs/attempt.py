@@ -85,6 +85,36 @@ def _open(session: requests.Session, url: str, job_id: str | None, timeout: Any)
     raise GPTImageResultError(f"Too many redirects fetching the result image of job {job_id}.", job_id=job_id)
 
 
+def _stream(
+    response: Any, out: BinaryIO, digest: Any, *, max_bytes: int, chunk_size: int, job_id: str | None, shown: str
+) -> int:
+    """Copy the body into ``out`` and ``digest``, checking its first bytes before any is written; return its
+    size. Memory holds one chunk (or the head being checked) at a time."""
+    size, head, checked = 0, b"", False
+    for chunk in response.iter_content(chunk_size):
+        if not checked:
+            head += chunk
+            if len(head) < HEAD_BYTES:
+                continue
+            chunk, head, checked = head, b"", True
+            _check_head(chunk, response, job_id, shown)
+        size += len(chunk)
+        if size > max_bytes:
+            raise GPTImageResultError(
+                f"Result image of job {job_id} at {shown!r} grew past the limit of {max_bytes:,} bytes "
+                "(max_bytes); the copy was abandoned.",
+                job_id=job_id,
+            )
+        digest.update(chunk)
+        out.write(chunk)
+    if not checked and head:
+        _check_head(head, response, job_id, shown)
+        size += len(head)
+        digest.update(head)
+        out.write(head)
+    return size
+
+
 def download_once(
     session: requests.Session,
     url: str,
@@ -122,28 +152,10 @@ def download_once(
                     f"{max_bytes:,} (max_bytes).",
                     job_id=job_id,
                 )
-            digest, size, head, checked = stack.enter_context(ParallelSHA256()), 0, b"", False
-            for chunk in response.iter_content(chunk_size):
-                if not checked:
-                    head += chunk
-                    if len(head) < HEAD_BYTES:
-                        continue
-                    chunk, head, checked = head, b"", True
-                    _check_head(chunk, response, job_id, shown)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise GPTImageResultError(
-                        f"Result image of job {job_id} at {shown!r} grew past the limit of {max_bytes:,} bytes "
-                        "(max_bytes); the copy was abandoned.",
-                        job_id=job_id,
-                    )
-                digest.update(chunk)
-                out.write(chunk)
-            if not checked and head:
-                _check_head(head, response, job_id, shown)
-                size += len(head)
-                digest.update(head)
-                out.write(head)
+            digest = stack.enter_context(ParallelSHA256())
+            size = _stream(
+                response, out, digest, max_bytes=max_bytes, chunk_size=chunk_size, job_id=job_id, shown=shown
+            )
     except requests.RequestException as exc:
         raise GPTImageTransportError(
             f"Downloading the result image of job {job_id} from {shown!r} failed: {type(exc).__name__}.",

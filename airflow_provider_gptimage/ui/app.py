@@ -75,6 +75,19 @@ def _serve(request: Request, image: StoredImage, file: StoredFile) -> Response:
     return StreamingResponse(opened.chunks, media_type=opened.content_type, headers=headers)
 
 
+def _thumbnail(request: Request, found: StoredImage) -> Response:
+    """Serve the thumbnail the result records, else the one the sidecar names, else the image itself."""
+    recorded = found.thumbnail if found.thumbnail is not None and found.thumbnail.content_type else None
+    kept = recorded or sidecar_thumbnail(found, storage.read_sidecar(found))
+    if kept is not None:
+        try:
+            return _serve(request, found, kept)
+        except HTTPException as missing:  # named but gone (or not a JPEG): the image is still there
+            if missing.status_code != 404:
+                raise
+    return _serve(request, found, found.image)
+
+
 def create_app() -> FastAPI:
     """Build the app: images, thumbnails, a DAG run's gallery, and the documentation."""
     app = FastAPI(
@@ -105,16 +118,7 @@ def create_app() -> FastAPI:
     ) -> Response:
         """The thumbnail of image ``number``: the one its result records, else the one its sidecar names
         (``_thumbs/<stem>.jpg``), else the image itself."""
-        found = _image(session, dag_id, run_id, task_id, map_index, number)
-        recorded = found.thumbnail if found.thumbnail is not None and found.thumbnail.content_type else None
-        kept = recorded or sidecar_thumbnail(found, storage.read_sidecar(found))
-        if kept is not None:
-            try:
-                return _serve(request, found, kept)
-            except HTTPException as missing:  # named but gone (or not a JPEG): the image is still there
-                if missing.status_code != 404:
-                    raise
-        return _serve(request, found, found.image)
+        return _thumbnail(request, _image(session, dag_id, run_id, task_id, map_index, number))
 
     @app.get("/runs/{dag_id}/{run_id}", dependencies=[ReadDag], response_class=HTMLResponse)
     def run_gallery(
