@@ -131,14 +131,22 @@ def identify(reader: BinaryIO, size: int) -> ImageInfo:
     return ImageInfo(kind, width, height)
 
 
-def _check_pixels(kind: str, width: int, height: int) -> None:
+def pixel_problem(width: int, height: int) -> str | None:
+    """What is wrong with an image's declared size: empty, or more than :data:`MAX_PIXELS` (a bomb)."""
     if width < 1 or height < 1:
-        raise ImageRejected(f"its {kind} header declares an empty image ({width} x {height} pixels)")
+        return f"declares an empty image ({width} x {height} pixels)"
     if width * height > MAX_PIXELS:
-        raise ImageRejected(
-            f"its {kind} header claims {width:,} x {height:,} pixels, over the limit of {MAX_PIXELS:,} "
+        return (
+            f"claims {width:,} x {height:,} pixels, over the limit of {MAX_PIXELS:,} "
             "(a decompression bomb, or not an image of this API)"
         )
+    return None
+
+
+def _check_pixels(kind: str, width: int, height: int) -> None:
+    problem = pixel_problem(width, height)
+    if problem is not None:
+        raise ImageRejected(f"its {kind} header {problem}")
 
 
 def _pillow_size(header: bytes, kind: str, *, cut: bool = False) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import posixpath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_gptimage.exceptions import GPTImageResultError
-from airflow_provider_gptimage.outputs.identify import MAX_PIXELS
+from airflow_provider_gptimage.outputs.identify import pixel_problem
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -50,14 +50,9 @@ def _refuse(message: str) -> GPTImageResultError:
 
 def _check_size(image: PILImage) -> None:
     """Refuse, before decoding, an image whose header declares too many pixels (a decompression bomb)."""
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise _refuse(f"the image declares an empty size ({width} x {height} pixels)")
-    if width * height > MAX_PIXELS:
-        raise _refuse(
-            f"the image declares {width:,} x {height:,} pixels, over the limit of {MAX_PIXELS:,} "
-            "(a decompression bomb, or not an image of this API)"
-        )
+    problem = pixel_problem(*image.size)
+    if problem is not None:
+        raise _refuse(f"the image {problem}")
 
 
 def _transparent(image: PILImage) -> bool:
