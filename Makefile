@@ -19,8 +19,8 @@ demo: venv
 	$(PY) scripts/demo.py --output demo-output
 
 lint: venv
-	$(VENV)/bin/ruff check airflow_provider_gptimage example_dags tests scripts
-	$(VENV)/bin/ruff format --check airflow_provider_gptimage example_dags tests scripts
+	$(VENV)/bin/ruff check airflow_provider_gptimage example_dags tests scripts benchmarks
+	$(VENV)/bin/ruff format --check airflow_provider_gptimage example_dags tests scripts benchmarks
 
 typecheck: venv
 	$(VENV)/bin/mypy

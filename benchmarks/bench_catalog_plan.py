@@ -302,8 +302,8 @@ def main() -> int:
         }
 
         def child(variant: str) -> dict[str, Any]:
-            argv = ["-m", "benchmarks.bench_catalog_plan", "--child", variant, bucket, endpoint, str(count), str(sample)]
-            return run_child(argv, env=env, timeout=900)
+            argv = [variant, bucket, endpoint, str(count), str(sample)]
+            return run_child(["-m", "benchmarks.bench_catalog_plan", "--child", *argv], env=env, timeout=900)
 
         made = child("setup")
         results: dict[str, list[dict[str, Any]]] = {PLAN: [], REBUILD: [made["rebuild"]], SEQUENTIAL: []}

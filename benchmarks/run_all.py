@@ -1,4 +1,4 @@
-"""Run every benchmark of issue 4 (``make bench``), each in its own process, and sum up the verdicts.
+"""Run every benchmark of issues 4 and 11 (``make bench``), each in its own process, and sum up the verdicts.
 
 Each script prints its own table; this prints, at the end, every check with PASS/FAIL, the time each
 benchmark took and the machine's load, optionally writes the same as Markdown (``--markdown PATH``, the
@@ -29,6 +29,7 @@ BENCHMARKS = (
     "bench_batch",
     "bench_polling",
     "bench_trigger_start",
+    "bench_catalog_plan",
 )
 
 
