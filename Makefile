@@ -67,9 +67,9 @@ e2e-distributed: venv-distributed
 	scripts/ensure-services.sh
 	$(DIST_VENV)/bin/pytest tests/e2e_distributed -m e2e -v
 
-# The benchmarks of issue 4 (benchmarks/, numbers in BENCHMARKS.md): each prints its table of medians and
-# PASS/FAIL against its target, then one PASS/FAIL table of every check; exits non-zero if a target is missed.
-# About 7 minutes on 2 cores.
+# The benchmarks of issues 4, 10 and 11 (benchmarks/, numbers in BENCHMARKS.md): each prints its table of
+# medians and PASS/FAIL against its target, then one PASS/FAIL table of every check; exits non-zero if a target
+# is missed. About 12-15 minutes on 2 cores (bench_catalog_plan, 10,000 products on moto, about 5 of them).
 # BENCH_ARGS="--markdown FILE" also writes the tables as Markdown; BENCH_ARGS="bench_copy" runs one.
 bench: venv
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)

@@ -1,1 +1,1 @@
-"""Benchmarks of airflow-provider-gptimage (issue 4); run them all with ``make bench``."""
+"""Benchmarks of airflow-provider-gptimage (issues 4 and 11); run them all with ``make bench``."""

@@ -1,4 +1,4 @@
-"""Run every benchmark of issues 4 and 10 (``make bench``), each in its own process, and sum up the verdicts.
+"""Run every benchmark of issues 4, 10 and 11 (``make bench``), each in its own process, and sum up the verdicts.
 
 Each script prints its own table; this prints, at the end, one table of every check (PASS/FAIL, benchmark,
 check, measured figure, target), the time each benchmark took and the machine's load, optionally writes the
@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench_batch",
     "bench_polling",
     "bench_trigger_start",
+    "bench_catalog_plan",
 )
 
 

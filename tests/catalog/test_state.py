@@ -11,7 +11,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_gptimage.catalog import journal
 from airflow_provider_gptimage.catalog.records import CatalogEntry, ImageEntry, JournalEntry, parse_manifest
-from airflow_provider_gptimage.catalog.state import load_state, record_commit
+from airflow_provider_gptimage.catalog.state import load_state, read_json, record_commit
 
 FP = "a" * 64
 
@@ -91,3 +91,23 @@ def test_the_journal_lists_in_flight_requests_and_forgets_old_or_foreign_entries
     assert journal.find_job(root, FP) is None
     with pytest.raises(ValueError, match="not a fingerprint"):
         journal.find_job(root, "../../etc/passwd")
+
+
+def test_on_s3_the_manifest_is_read_and_empty_or_broken_objects_count_as_missing(s3_destination, s3_client):
+    bucket, prefix = s3_destination.path.split("/", 1)
+    prefix = prefix.rstrip("/")
+    for key in ("A", "B"):
+        uri = f"s3://{bucket}/{prefix}/{key}.png"
+        document = {"schema": "gptimage-output/1", "name": f"{key}.png", "uri": uri, "filename": key, "index": 1,
+                    "count": 1, "fingerprint": FP, "prompt": "p", "parameters": {}}  # fmt: skip
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}/{key}.png", Body=b"image")
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}/{key}.json", Body=json.dumps(document).encode())
+    for body in (b"", b"not json"):  # an empty object has no byte range: it still reads as no manifest
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}/_catalog/manifest.json", Body=body)
+        state = load_state(s3_destination)
+        assert state.rebuilt and sorted(state.entries) == ["A", "B"]
+    state.save()
+    again = load_state(s3_destination)
+    assert not again.rebuilt and sorted(again.entries) == ["A", "B"]
+    assert read_json(s3_destination / "missing.json") is None
+    assert read_json(s3_destination / "A.json", max_bytes=10) is None  # too large
