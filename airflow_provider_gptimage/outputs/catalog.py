@@ -96,11 +96,15 @@ def remove_sidecar(folder: ObjectStoragePath, image_name: str) -> None:
         path.unlink()
 
 
+#: The largest sidecar read (they are about 1 KiB).
+MAX_SIDECAR_BYTES = 1024 * 1024
+
+
 def _read_sidecar(folder: ObjectStoragePath, name: str) -> dict[str, Any] | None:
-    try:
-        document = json.loads((folder / name).read_bytes())
-    except (FileNotFoundError, NotADirectoryError, ValueError):
-        return None
+    """The sidecar ``name`` (one ranged ``GET`` on object stores, at most 1 MiB); ``None`` if it is not one."""
+    from airflow_provider_gptimage.catalog.state import read_json
+
+    document = read_json(folder / name, MAX_SIDECAR_BYTES)
     return document if isinstance(document, dict) and document.get("schema") == SIDECAR_SCHEMA else None
 
 
