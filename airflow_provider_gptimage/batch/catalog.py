@@ -9,7 +9,6 @@ records each commit, and at the end folds the night into the manifest and writes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage.batch.records import ItemStatus, JobInFlight, ResultRow
@@ -17,6 +16,7 @@ from airflow_provider_gptimage.catalog.commit import committed
 from airflow_provider_gptimage.catalog.journal import end_job, find_job, record_job
 from airflow_provider_gptimage.catalog.records import JournalEntry
 from airflow_provider_gptimage.catalog.run import PlannedRun, close_run, plan_run
+from airflow_provider_gptimage.protocol.catalog import CatalogOptions
 
 if TYPE_CHECKING:
     import logging
@@ -28,22 +28,6 @@ if TYPE_CHECKING:
 
 #: ``task_state_store`` key holding the try's plan (for the night's report).
 PLAN_KEY = "catalog_plan"
-
-
-@dataclass(frozen=True)
-class CatalogOptions:
-    """The batch operator's catalog arguments.
-
-    :param max_new_images: the most jobs a try may pay for (``None``: no guard).
-    :param force: regenerate every key.
-    :param remove_missing: archive keys the input no longer lists.
-    :param history: ``keep`` or ``drop`` replaced images.
-    """
-
-    max_new_images: int | None = None
-    force: bool = False
-    remove_missing: bool = False
-    history: str = "keep"
 
 
 class BatchCatalog:

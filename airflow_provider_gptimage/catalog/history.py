@@ -24,18 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What becomes of a replaced image: ``keep`` (moved to history) or ``drop`` (deleted).
-HISTORY_MODES = ("keep", "drop")
-
-
-def check_history(value: object) -> str:
-    """Validate the ``history`` argument."""
-    from airflow_provider_gptimage.exceptions import GPTImageValidationError
-
-    if value not in HISTORY_MODES:
-        raise GPTImageValidationError("history", f"must be one of {', '.join(HISTORY_MODES)}", value=value)
-    return str(value)
-
 
 def _copy(source: ObjectStoragePath, target: ObjectStoragePath) -> None:
     if source.protocol in LOCAL_PROTOCOLS:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
 from airflow_provider_gptimage.catalog.layout import journal_dir
 from airflow_provider_gptimage.catalog.records import JournalEntry
-from airflow_provider_gptimage.catalog.state import read_json, write_json
+from airflow_provider_gptimage.catalog.state import SMALL_DOCUMENT_BYTES, read_json, write_json
 from airflow_provider_gptimage.outputs.paths import path_uri
 
 if TYPE_CHECKING:
@@ -28,12 +29,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 #: Entries older than this are not re-attached (result URLs and job records are long gone by then).
 MAX_AGE_SECONDS = 7 * 24 * 3600.0
 
 
 def _path(root: ObjectStoragePath, fingerprint: str) -> ObjectStoragePath:
-    if not fingerprint.isalnum():
+    if not _FINGERPRINT.fullmatch(fingerprint):
         raise ValueError(f"not a fingerprint: {fingerprint!r}")
     return journal_dir(root) / f"{fingerprint}.json"
 
@@ -49,7 +51,7 @@ def record_job(root: ObjectStoragePath, entry: JournalEntry) -> None:
 
 def find_job(root: ObjectStoragePath, fingerprint: str, now: float | None = None) -> JournalEntry | None:
     """The job in flight for this request at this root, if one was journaled (and is not too old)."""
-    entry = JournalEntry.from_primitives(read_json(_path(root, fingerprint)))
+    entry = JournalEntry.from_primitives(read_json(_path(root, fingerprint), SMALL_DOCUMENT_BYTES))
     if entry is None or entry.fingerprint != fingerprint:
         return None
     if (now if now is not None else time.time()) - entry.created_at > MAX_AGE_SECONDS:
@@ -63,7 +65,7 @@ def end_job(root: ObjectStoragePath, fingerprint: str, job_id: str | None = None
     path = _path(root, fingerprint)
     try:
         if job_id is not None:
-            entry = JournalEntry.from_primitives(read_json(path))
+            entry = JournalEntry.from_primitives(read_json(path, SMALL_DOCUMENT_BYTES))
             if entry is None or entry.job_id != job_id:
                 return
         with contextlib.suppress(FileNotFoundError):

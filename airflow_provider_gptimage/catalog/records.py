@@ -24,7 +24,7 @@ def utc_now() -> str:
 
 
 def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _str(value: object) -> str | None:
@@ -36,7 +36,7 @@ class ImageEntry:
     """One image of a key, as the manifest lists it.
 
     :param name: file name in the root (``sku.png``).
-    :param uri: full URI, without a connection id.
+    :param uri: full URI, without a connection id (empty when a manifest did not say).
     :param sha256: hex digest of the bytes.
     :param size: bytes.
     :param format: ``png``, ``jpeg`` or ``webp``.
@@ -70,11 +70,11 @@ class ImageEntry:
     @classmethod
     def from_primitives(cls, value: object) -> ImageEntry | None:
         """Read :meth:`to_primitives` (or a sidecar, which has the same fields) back."""
-        if not isinstance(value, Mapping) or not _str(value.get("name")) or not _str(value.get("uri")):
+        if not isinstance(value, Mapping) or not _str(value.get("name")):
             return None
         return cls(
             name=str(value["name"]),
-            uri=str(value["uri"]),
+            uri=_str(value.get("uri")) or "",
             sha256=_str(value.get("sha256")),
             size=_int(value.get("size")),
             format=_str(value.get("format")),

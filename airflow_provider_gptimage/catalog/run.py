@@ -15,6 +15,7 @@ from airflow_provider_gptimage.catalog.history import remove_key
 from airflow_provider_gptimage.catalog.layout import LATEST_REPORT, runs_dir, safe_part
 from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA, utc_now
 from airflow_provider_gptimage.catalog.state import CatalogState, load_state, write_json
+from airflow_provider_gptimage.outputs.names import is_file_name
 from airflow_provider_gptimage.outputs.paths import path_uri
 from airflow_provider_gptimage.protocol.catalog import (
     CatalogPlan,
@@ -90,6 +91,9 @@ def close_run(
     removed: list[str] = []
     if remove_missing:
         for key in plan.removed:
+            if not is_file_name(key):  # a key from a tampered manifest never becomes a path to delete
+                log.warning("Not removing %r: not a plain file name", key)
+                continue
             if key in state.entries and remove_key(root, key, keep=keep_history):
                 removed.append(key)
             state.entries.pop(key, None)

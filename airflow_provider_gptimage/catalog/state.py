@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 COMMIT_SCHEMA = "gptimage-commit/1"
 #: The largest catalog document read (a manifest of 100,000 keys is about 70 MB).
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+#: The largest journal entry, commit record or sidecar read (each is about 1 KiB).
+SMALL_DOCUMENT_BYTES = 1024 * 1024
 #: Reads in parallel when rebuilding from sidecars, or folding many commits.
 READ_THREADS = 8
 
@@ -86,8 +88,9 @@ def list_names(folder: ObjectStoragePath) -> list[str]:
 
 
 def _read_many(paths: Iterable[ObjectStoragePath]) -> list[Any]:
+    """Small documents (at most :data:`SMALL_DOCUMENT_BYTES` each), read on :data:`READ_THREADS` threads."""
     with ThreadPoolExecutor(READ_THREADS) as pool:
-        return list(pool.map(read_json, paths))
+        return list(pool.map(lambda path: read_json(path, SMALL_DOCUMENT_BYTES), paths))
 
 
 @dataclass

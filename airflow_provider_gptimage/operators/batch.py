@@ -120,16 +120,11 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         history: str = "keep",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_gptimage.batch.catalog import CatalogOptions
-        from airflow_provider_gptimage.catalog.history import check_history
-        from airflow_provider_gptimage.protocol.catalog import check_max_new_images
+        from airflow_provider_gptimage.protocol.catalog import CatalogOptions
 
         super().__init__(**kwargs)
-        self.catalog_options = CatalogOptions(
-            max_new_images=check_max_new_images(max_new_images),
-            force=bool(force),
-            remove_missing=bool(remove_missing),
-            history=check_history(history),
+        self.catalog_options = CatalogOptions.of(
+            max_new_images=max_new_images, force=force, remove_missing=remove_missing, history=history
         )
         self.plan_only = bool(dry_run)  # BaseOperator.dry_run is a method
         if failure_policy not in FAILURE_POLICIES:

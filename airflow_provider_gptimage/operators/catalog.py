@@ -157,7 +157,7 @@ class GPTImageCatalogReportOperator(BaseOperator):
         fail_on_failed: bool = True,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_gptimage.catalog.history import check_history
+        from airflow_provider_gptimage.protocol.catalog import check_history
 
         super().__init__(**kwargs)
         self.destination = destination

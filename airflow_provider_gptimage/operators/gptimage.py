@@ -122,7 +122,7 @@ class GPTImageGenerateOperator(BaseOperator):
         history: str = "keep",
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_gptimage.catalog.history import check_history
+        from airflow_provider_gptimage.protocol.catalog import check_history
 
         super().__init__(**kwargs)
         self.force = bool(force)

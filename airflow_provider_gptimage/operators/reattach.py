@@ -101,20 +101,20 @@ def attach_or_create(
                 created = saved.get("created_at")
                 when = float(created) if isinstance(created, (int, float)) else time.time()
                 return Attached(record.job_id, when, record)
-    journaled = key is not None and folder is not None
-    if journaled:
-        entry = find_job(folder, fingerprint)  # type: ignore[arg-type]
+    journal = folder if key is not None else None  # the journal of a named output's destination
+    if journal is not None:
+        entry = find_job(journal, fingerprint)
         if entry is not None:
             record = reusable(hook, entry.job_id, "the destination's journal", log)
             if record is not None:
                 _remember(store, entry.job_id, fingerprint, entry.created_at)
                 return Attached(entry.job_id, entry.created_at, record)
-            end_job(folder, fingerprint, entry.job_id)  # type: ignore[arg-type]
+            end_job(journal, fingerprint, entry.job_id)
     job_id = hook.submit(request)
     created_at = time.time()
     _remember(store, job_id, fingerprint, created_at)
-    if journaled:
-        record_job(folder, JournalEntry(fingerprint, str(key), job_id, created_at))  # type: ignore[arg-type]
+    if journal is not None:
+        record_job(journal, JournalEntry(fingerprint, str(key), job_id, created_at))
     return Attached(job_id, created_at)
 
 

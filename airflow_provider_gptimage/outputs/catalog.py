@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage._compat import path_conn_id
-from airflow_provider_gptimage.outputs.names import output_name, sidecar_name, validate_filename
+from airflow_provider_gptimage.outputs.names import output_name, plain_path, sidecar_name, validate_filename
 from airflow_provider_gptimage.outputs.paths import LOCAL_PROTOCOLS, path_uri
 from airflow_provider_gptimage.outputs.stamps import read_stamp, same_object
 from airflow_provider_gptimage.outputs.store import write_bytes_atomic
@@ -96,15 +96,11 @@ def remove_sidecar(folder: ObjectStoragePath, image_name: str) -> None:
         path.unlink()
 
 
-#: The largest sidecar read (they are about 1 KiB).
-MAX_SIDECAR_BYTES = 1024 * 1024
-
-
 def _read_sidecar(folder: ObjectStoragePath, name: str) -> dict[str, Any] | None:
     """The sidecar ``name`` (one ranged ``GET`` on object stores, at most 1 MiB); ``None`` if it is not one."""
-    from airflow_provider_gptimage.catalog.state import read_json
+    from airflow_provider_gptimage.catalog.state import SMALL_DOCUMENT_BYTES, read_json
 
-    document = read_json(folder / name, MAX_SIDECAR_BYTES)
+    document = read_json(folder / name, SMALL_DOCUMENT_BYTES)
     return document if isinstance(document, dict) and document.get("schema") == SIDECAR_SCHEMA else None
 
 
@@ -180,9 +176,8 @@ def _complete(folder: ObjectStoragePath, document: Mapping[str, Any], stem: str,
 
 def _thumbnail_uri(folder: ObjectStoragePath, thumbnail: object) -> str | None:
     """The URI of a sidecar's thumbnail (a name relative to the folder, never leaving it)."""
-    if not isinstance(thumbnail, str) or not thumbnail or ".." in thumbnail or thumbnail.startswith("/"):
-        return None
-    return path_uri(folder / thumbnail)
+    relative = plain_path(thumbnail)
+    return None if relative is None else path_uri(folder / relative)
 
 
 def current_sidecars(folder: ObjectStoragePath, stem: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage._compat import path_conn_id
-from airflow_provider_gptimage.catalog.history import check_history, drop_leftovers, set_aside
+from airflow_provider_gptimage.catalog.history import drop_leftovers, set_aside
 from airflow_provider_gptimage.exceptions import GPTImageResultError, GPTImageValidationError
 from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA, OutputFile, remove_sidecar, write_sidecar
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
@@ -22,6 +22,7 @@ from airflow_provider_gptimage.outputs.store import Staging, write_bytes_atomic
 from airflow_provider_gptimage.outputs.thumbnails import make_thumbnail, thumbnail_name
 from airflow_provider_gptimage.outputs.urls import redact
 from airflow_provider_gptimage.protocol import DEFAULT_POLICY, RetryPolicy
+from airflow_provider_gptimage.protocol.catalog import check_history
 from airflow_provider_gptimage.protocol.events import check_finished
 
 log = logging.getLogger(__name__)

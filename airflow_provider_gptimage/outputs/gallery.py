@@ -22,10 +22,11 @@ gallery beyond the new last page are deleted.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from airflow_provider_gptimage.catalog.records import parse_manifest
+from airflow_provider_gptimage.catalog.state import SMALL_DOCUMENT_BYTES, read_json
 from airflow_provider_gptimage.outputs.gallery_documents import (
     LATEST_RUN_PATH,
     MANIFEST_PATH,
@@ -33,7 +34,7 @@ from airflow_provider_gptimage.outputs.gallery_documents import (
     RunReport,
     entries_from_manifest,
     entry_from_sidecar,
-    is_manifest,
+    manifest_cards,
     run_report,
 )
 from airflow_provider_gptimage.outputs.gallery_pages import (
@@ -65,22 +66,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _read_json(path: ObjectStoragePath) -> Any:
-    """The JSON document at ``path``, or ``None`` when it is missing, unreadable or not JSON."""
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:  # FileNotFoundError included: a folder without a catalog
-        log.debug("No JSON document at %s: %s", path, exc)
-        return None
-
-
 def gallery_entries(folder: ObjectStoragePath) -> list[GalleryEntry]:
     """Read every provenance sidecar in ``folder`` whose image is there, sorted by key then name."""
     entries = []
     for path in folder.iterdir():
         if not path.name.endswith(".json") or path.name.startswith("."):
             continue
-        document = _read_json(path)
+        document = read_json(path, SMALL_DOCUMENT_BYTES)
         entry = entry_from_sidecar(document) if isinstance(document, dict) else None
         if entry is not None and (folder / entry.name).exists():
             entries.append(entry)
@@ -89,13 +81,13 @@ def gallery_entries(folder: ObjectStoragePath) -> list[GalleryEntry]:
 
 def manifest_entries(folder: ObjectStoragePath) -> list[GalleryEntry] | None:
     """The cards of the folder's catalog manifest (one read), or ``None`` when it has no readable manifest."""
-    document = _read_json(folder / MANIFEST_PATH)
-    return entries_from_manifest(document) if is_manifest(document) else None
+    entries = parse_manifest(read_json(folder / MANIFEST_PATH))
+    return None if entries is None else manifest_cards(entries)
 
 
 def latest_report(folder: ObjectStoragePath) -> RunReport | None:
     """The report of the catalog's latest run, or ``None`` when there is none (or it is unreadable)."""
-    return run_report(_read_json(folder / LATEST_RUN_PATH))
+    return run_report(read_json(folder / LATEST_RUN_PATH))
 
 
 def _remove_stale_pages(folder: ObjectStoragePath, name: str, pages: int) -> int:

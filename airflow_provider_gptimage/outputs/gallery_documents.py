@@ -2,8 +2,9 @@
 
 * a provenance sidecar (``<stem>.json``, :data:`~airflow_provider_gptimage.outputs.catalog.SIDECAR_SCHEMA`):
   one card, :func:`entry_from_sidecar`;
-* the catalog manifest (``_catalog/manifest.json``, :data:`MANIFEST_SCHEMA`): one card per image of every
-  key, :func:`entries_from_manifest`; one read for the whole catalog;
+* the catalog manifest (``_catalog/manifest.json``, read by
+  :func:`~airflow_provider_gptimage.catalog.records.parse_manifest`): one card per image of every key,
+  :func:`entries_from_manifest`; one read for the whole catalog;
 * the latest run's report (``_catalog/runs/latest.json``, :data:`RUN_SCHEMA`): which keys that run added
   or changed, and its counts, :func:`run_report`.
 
@@ -15,16 +16,16 @@ allows, not starting with a dot), so a forged document cannot point a card outsi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_gptimage.catalog.layout import CATALOG_DIR, LATEST_REPORT, MANIFEST_NAME, RUNS_DIR
-from airflow_provider_gptimage.catalog.records import MANIFEST_SCHEMA
 from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA as RUN_SCHEMA
+from airflow_provider_gptimage.catalog.records import CatalogEntry, parse_manifest
 from airflow_provider_gptimage.outputs.catalog import SIDECAR_SCHEMA
+from airflow_provider_gptimage.outputs.names import plain_path
 
 #: The catalog manifest, relative to the catalog folder.
 MANIFEST_PATH = f"{CATALOG_DIR}/{MANIFEST_NAME}"
@@ -34,8 +35,6 @@ LATEST_RUN_PATH = f"{CATALOG_DIR}/{RUNS_DIR}/{LATEST_REPORT}"
 MARKS = ("new", "changed")
 #: The counts of a run report, in the order they are shown.
 COUNTS = ("new", "changed", "unchanged", "removed", "failed")
-_PLAIN = re.compile(r"[^\W][\w.+=@,-]*")
-_MAX_RELATIVE_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,6 @@ class GalleryEntry:
     href: str | None = None
     thumbnail: str | None = None
     mark: str | None = None
-
-
-def plain_path(path: object) -> str | None:
-    """``path`` when it is a plain relative path such as ``sku.png`` or ``_thumbs/sku.jpg``, else ``None``.
-
-    Each ``/``-separated segment must be a plain name (no ``..``, no scheme, no hidden name).
-    """
-    if not isinstance(path, str) or not path or len(path) > _MAX_RELATIVE_CHARS:
-        return None
-    return path if all(_PLAIN.fullmatch(segment) for segment in path.split("/")) else None
 
 
 def relative_url(path: object) -> str | None:
@@ -117,45 +106,33 @@ def entry_from_sidecar(document: Mapping[str, Any]) -> GalleryEntry | None:
     )
 
 
-def is_manifest(document: object) -> bool:
-    """Whether ``document`` is a catalog manifest this version reads."""
-    return isinstance(document, Mapping) and document.get("schema") == MANIFEST_SCHEMA
-
-
-def _manifest_cards(key: str, record: Mapping[str, Any]) -> list[GalleryEntry]:
-    """The cards of one manifest entry: one per image with a plain file name."""
-    shared = GalleryEntry(
-        name="",
-        key=key,
-        prompt=_text(record.get("prompt")),
-        job_id=_text(record.get("job_id")),
-        parameters=_parameters(record.get("parameters")),
-        size=0,
-        written_at=_text(record.get("written_at")),
-    )
-    images = record.get("images")
-    cards = []
-    for image in images if isinstance(images, list) else ():
-        name = plain_path(image.get("name")) if isinstance(image, Mapping) else None
-        if name is not None and "/" not in name:
-            size, thumbnail = _count(image.get("size")), relative_url(image.get("thumbnail"))
-            cards.append(replace(shared, name=name, size=size, thumbnail=thumbnail))
-    return cards
-
-
 def entries_from_manifest(document: Mapping[str, Any]) -> list[GalleryEntry]:
-    """One card per image of every key of a catalog manifest, in the manifest's order.
+    """One card per image of every key of a catalog manifest (read by
+    :func:`~airflow_provider_gptimage.catalog.records.parse_manifest`), in the manifest's order.
 
-    Malformed parts (an entry that is not a mapping, an image without a plain file name...) are skipped;
-    a document that is not a manifest (:func:`is_manifest`) gives no card.
+    Malformed parts (an entry that is not one, an image without a plain file name...) are skipped; a
+    document that is not a manifest gives no card.
     """
-    entries = document.get("entries") if is_manifest(document) else None
-    if not isinstance(entries, Mapping):
-        return []
+    return manifest_cards(parse_manifest(document) or {})
+
+
+def manifest_cards(entries: Mapping[str, CatalogEntry]) -> list[GalleryEntry]:
+    """One card per image of every manifest entry with a plain file name."""
     cards = []
-    for key, record in entries.items():
-        if isinstance(key, str) and key and isinstance(record, Mapping):
-            cards.extend(_manifest_cards(key, record))
+    for key, entry in entries.items():
+        shared = GalleryEntry(
+            name="",
+            key=key,
+            prompt=entry.prompt,
+            job_id=entry.job_id or "",
+            parameters=_parameters(entry.parameters),
+            size=0,
+            written_at=entry.written_at,
+        )
+        for image in entry.images:
+            name = plain_path(image.name)
+            if key and name is not None and "/" not in name:
+                cards.append(replace(shared, name=name, size=image.size or 0, thumbnail=relative_url(image.thumbnail)))
     return cards
 
 

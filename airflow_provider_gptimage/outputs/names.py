@@ -23,6 +23,9 @@ _IMAGE_SUFFIX = re.compile(r"\.(png|jpe?g|webp|gif|avif)$", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^\W][\w.+=@,-]*")
 _UNSAFE_CHARS = re.compile(r"[^\w.+=@,-]", re.ASCII)
 MAX_FILENAME_CHARS = 200
+_PLAIN = re.compile(r"[^\W][\w.+=@,-]*")
+#: The longest relative path :func:`plain_path` accepts.
+MAX_RELATIVE_CHARS = 1024
 SIDECAR_SUFFIX = ".json"
 #: The longest suffix of an image of a set: ``-16`` (a job returns at most ``MAX_RESULT_URLS`` images).
 INDEX_SUFFIX = f"-{MAX_RESULT_URLS}"
@@ -165,3 +168,22 @@ def output_names(job_id: str, count: int, filename: str | None, extension: str) 
         raise GPTImageValidationError("count", "must be at least 1", value=count)
     stem = validate_filename(filename) if filename is not None else default_stem(job_id)
     return [output_name(stem, i, count, extension) for i in range(1, count + 1)]
+
+
+def plain_path(path: object) -> str | None:
+    """``path`` when it is a plain relative path such as ``sku.png`` or ``_thumbs/sku.jpg``, else ``None``.
+
+    Each ``/``-separated segment must be a plain name (no ``..``, no scheme, no hidden name).
+    """
+    if not isinstance(path, str) or not path or len(path) > MAX_RELATIVE_CHARS:
+        return None
+    return path if all(_PLAIN.fullmatch(segment) for segment in path.split("/")) else None
+
+
+def is_file_name(name: str) -> bool:
+    """Whether ``name`` passes :func:`validate_filename` (a key that is safe as a path component)."""
+    try:
+        validate_filename(name)
+    except GPTImageValidationError:
+        return False
+    return True

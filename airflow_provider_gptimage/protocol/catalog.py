@@ -26,6 +26,8 @@ from airflow_provider_gptimage.protocol.inputs import GenerationRequest, fingerp
 
 #: The resolution the service uses when a request names none.
 DEFAULT_RESOLUTION = "1K"
+#: What becomes of a replaced image: ``keep`` (moved to history) or ``drop`` (deleted).
+HISTORY_MODES = ("keep", "drop")
 #: Keys named in a log line or an error, at most.
 SHOWN_KEYS = 5
 PLAN_SCHEMA = "gptimage-plan/1"
@@ -162,6 +164,41 @@ def check_max_new_images(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise GPTImageValidationError("max_new_images", "must be None or a whole number >= 0", value=value)
     return value
+
+
+def check_history(value: object) -> str:
+    """Validate the ``history`` argument (one of :data:`HISTORY_MODES`)."""
+    if value not in HISTORY_MODES:
+        raise GPTImageValidationError("history", f"must be one of {', '.join(HISTORY_MODES)}", value=value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CatalogOptions:
+    """A catalog run's arguments, validated when the DAG is parsed.
+
+    :param max_new_images: the most jobs a run may pay for (``None``: no guard).
+    :param force: regenerate every key.
+    :param remove_missing: archive keys the input no longer lists.
+    :param history: ``keep`` or ``drop`` replaced images.
+    """
+
+    max_new_images: int | None = None
+    force: bool = False
+    remove_missing: bool = False
+    history: str = "keep"
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        max_new_images: object = None,
+        force: object = False,
+        remove_missing: object = False,
+        history: object = "keep",
+    ) -> CatalogOptions:
+        """Validate and build (errors name the argument)."""
+        return cls(check_max_new_images(max_new_images), bool(force), bool(remove_missing), check_history(history))
 
 
 def check_spend(plan: CatalogPlan, max_new_images: int | None) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from airflow_provider_gptimage.outputs.gallery_documents import plain_path
+from airflow_provider_gptimage.outputs.names import plain_path
 from airflow_provider_gptimage.outputs.paths import LOCAL_PROTOCOLS, OBJECT_STORE_PROTOCOLS
 
 #: Content types served, by the extensions the provider writes (``outputs.identify.FORMATS``: PNG, JPEG, WebP).

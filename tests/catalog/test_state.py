@@ -111,3 +111,20 @@ def test_on_s3_the_manifest_is_read_and_empty_or_broken_objects_count_as_missing
     assert not again.rebuilt and sorted(again.entries) == ["A", "B"]
     assert read_json(s3_destination / "missing.json") is None
     assert read_json(s3_destination / "A.json", max_bytes=10) is None  # too large
+
+
+def test_a_tampered_manifest_key_never_becomes_a_path_to_delete(root, tmp_path):
+    from airflow_provider_gptimage.catalog.records import manifest_document
+    from airflow_provider_gptimage.catalog.run import close_run
+
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "victim.json").write_text(json.dumps({"schema": "gptimage-output/1", "name": "victim.png", "count": 1}))
+    (outside / "victim.png").write_bytes(b"keep me")
+    (tmp_path / "_catalog").mkdir()
+    evil = f"../{outside.name}/victim"
+    (tmp_path / "_catalog" / "manifest.json").write_text(json.dumps(manifest_document({evil: entry(evil)})))
+    planned = {"schema": "gptimage-plan/1", "removed": [evil], "counts": {}}
+    report = close_run(root, planned, run_id="r", remove_missing=True)
+    assert report["archived"] == []
+    assert (outside / "victim.png").read_bytes() == b"keep me" and (outside / "victim.json").exists()
