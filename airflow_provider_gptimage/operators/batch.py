@@ -56,10 +56,11 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     :param poll_interval: seconds from a job's creation to its first poll; waits grow to ``max_poll_interval``.
     :param max_poll_interval: the longest wait between two polls of a job.
     :param timeout: the longest wait for each job from its creation (seconds or timedelta; ``None``: none).
-    :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for.
+    :param wake_fraction: share of the jobs in flight whose end is worth resuming the task for (once no
+        other is about to end: see :class:`~airflow_provider_gptimage.protocol.window.WakePolicy`).
     :param wake_linger: seconds after the first job ends before resuming anyway (default ``poll_interval``).
-    :param min_wake_delay: seconds after deferring before the task may be woken (default ``poll_interval``):
-        see :func:`~airflow_provider_gptimage.protocol.polling.event_hold`.
+    :param min_wake_delay: seconds after its trigger starts before the task may be woken (default
+        ``poll_interval``): see :func:`~airflow_provider_gptimage.protocol.polling.event_hold`.
     :param max_worker_wait: seconds of 429/409 pauses slept in the worker per resume; longer ones defer.
     :param max_concurrent_creates: creates sent at once (a group, from a small thread pool) when the window
         has room for several. The group's job ids are stored in ONE state write once every create of the

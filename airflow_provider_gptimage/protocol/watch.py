@@ -117,6 +117,21 @@ class Watch:
         ended, self.ended = self.ended, []
         return ended
 
+    def ending_within(self, horizon: float) -> int:
+        """How many running jobs are about to end: not yet polled at the youngest age at which a job was seen
+        ended, and reaching that age by ``horizon`` (epoch seconds). Jobs polled past that age and still running
+        are simply slower, and are not counted.
+        """
+        if self.shortest is None:
+            return 0
+        shortest = self.shortest
+        return sum(
+            1
+            for job in self.running.values()
+            if job.created_at + shortest <= horizon
+            and (job.last_poll_at is None or job.last_poll_at - job.created_at < shortest)
+        )
+
     @property
     def next_end_at(self) -> float | None:
         """The earliest time a running job may end: the oldest one's creation plus the shortest run seen."""

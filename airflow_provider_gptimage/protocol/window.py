@@ -106,11 +106,14 @@ class WakePolicy:
     """When a batch trigger stops polling and wakes the task (a resume costs a worker start, so batch them).
 
     The trigger fires when every job it watches has ended; or when ``fraction`` of them have (enough to
-    refill a good part of the window at once); or ``linger`` seconds after the first one ended (so a lone
-    early job neither waits for the slowest nor wakes the task on its own); or at ``wake_at``, a time the
-    task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not. The linger is cut short
-    when no running job can end within it: none is as old as the youngest age at which a job was seen to
-    end (jobs created together end together; waiting for the next group would only idle the ended slots).
+    refill a good part of the window at once) and no other is about to end; or ``linger`` seconds after the
+    first one ended (so a lone early job neither waits for the slowest nor wakes the task on its own); or at
+    ``wake_at``, a time the task asked for (the end of a 429 pause, a 409 backoff), finished jobs or not.
+    Jobs created together end together: waking the task for the first part of such a group would leave the
+    rest of it idle for a whole cycle (a hold and a resume), so the fraction waits while jobs are about to
+    end (``ending``, see :meth:`~.watch.Watch.ending_within`), and the linger is cut short when no running
+    job can end within it: none is as old as the youngest age at which a job was seen to end (waiting for
+    the next group would only idle the ended slots).
     No reason counts before ``not_before`` (the trigger's start plus its minimum delay): an event that
     reaches the scheduler before the executor's report of the deferral can fail the resumed task (an Airflow
     race, apache/airflow#72716); the trigger keeps polling meanwhile, and fires then with all that ended.
@@ -140,6 +143,7 @@ class WakePolicy:
         wake_at: float | None,
         next_end_at: float | None = None,
         not_before: float | None = None,
+        ending: int = 0,
     ) -> str | None:
         """The reason to wake now, or ``None`` to keep polling.
 
@@ -151,6 +155,7 @@ class WakePolicy:
         :param next_end_at: the earliest time a running job may end (its creation plus the shortest run
             seen), if known; ``None`` (unknown) lingers the whole ``linger``.
         :param not_before: no reason counts before this time (``None``: no hold).
+        :param ending: running jobs about to end (within the linger from ``now``): the fraction waits for them.
         """
         if not_before is not None and now < not_before:
             return None
@@ -158,7 +163,7 @@ class WakePolicy:
             return WAKE_ALL
         if (wake_at is not None and now >= wake_at) or (total == 0 and wake_at is None):
             return WAKE_TIMER
-        if ended and ended >= self.threshold(total):
+        if ended and ended >= self.threshold(total) and not ending:
             return WAKE_FRACTION
         if ended and first_ended_at is not None:
             if now - first_ended_at >= self.linger:

@@ -163,6 +163,8 @@ class GPTImageBatchTrigger(BaseTrigger):
             while True:
                 now = time.time()
                 due, next_due = watch.due(now)
+                # Counted only when the fraction is reached (one pass over the watched jobs otherwise saved).
+                enough = len(watch.ended) >= self.wake.threshold(len(self.jobs))
                 reason = self.wake.reason(
                     total=len(self.jobs),
                     ended=len(watch.ended),
@@ -171,6 +173,7 @@ class GPTImageBatchTrigger(BaseTrigger):
                     wake_at=self.wake_at,
                     next_end_at=watch.next_end_at,
                     not_before=not_before,
+                    ending=watch.ending_within(now + self.wake.linger) if enough else 0,
                 )
                 if reason is not None:
                     ended, running = watch.take_ended(), len(watch.running)

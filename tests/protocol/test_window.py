@@ -209,6 +209,15 @@ def test_linger_is_cut_short_when_no_running_job_can_end_within_it():
     assert policy.reason(**{**common, "ended": 0, "first_ended_at": None}, next_end_at=200.0) is None
 
 
+def test_the_fraction_waits_for_jobs_about_to_end_but_not_the_linger_or_the_end_of_all():
+    """A group created together ends together: waking for its first part leaves the rest idle a whole cycle."""
+    common = {"total": 50, "first_ended_at": 100.0, "now": 100.05, "wake_at": None}
+    assert POLICY.reason(**common, ended=13) == WAKE_FRACTION
+    assert POLICY.reason(**common, ended=13, ending=37) is None  # the rest of the group is about to end
+    assert POLICY.reason(**common, ended=50, ending=0) == WAKE_ALL
+    assert POLICY.reason(**{**common, "now": 105.0}, ended=13, ending=37) == WAKE_LINGER  # never past the linger
+
+
 def test_no_reason_counts_before_the_hold_ends_and_the_next_check_waits_for_it():
     everything = {"total": 4, "ended": 4, "first_ended_at": 100.0, "wake_at": None}
     assert POLICY.reason(**everything, now=100.2, not_before=100.5) is None  # all ended, but held

@@ -77,6 +77,19 @@ async def test_fraction_wakes_before_the_slowest_job(gptimage_conn, simulator):
     assert "k3" not in {e["key"] for e in payload["jobs"]}
 
 
+async def test_a_group_created_together_wakes_the_task_once_not_at_its_first_fraction(gptimage_conn, simulator):
+    # Six jobs created one after another end in the same order, spread over about 0.1 s: the fraction (2 of 6)
+    # is reached while the others are about to end; waking then would leave them idle for a whole cycle.
+    simulator.configure(generation_seconds=0.4)
+    hook, jobs = GPTImageHook(), []
+    for i in range(6):
+        jobs.append([f"k{i}", hook.create_task(f"group {i}"), time.time()])
+        await asyncio.sleep(0.02)
+    payload = await first_event(make_trigger(jobs, wake_fraction=0.25, wake_linger=30, min_event_delay=0))
+    assert payload["reason"] == "all"
+    assert len(batch_jobs(payload)) == 6
+
+
 async def test_linger_wakes_for_a_lone_finished_job(gptimage_conn, simulator):
     jobs = create(["quick", "stuck a [sim:stuck]", "stuck b [sim:stuck]", "stuck c [sim:stuck]", "stuck d [sim:stuck]"])
     payload = await first_event(make_trigger(jobs, wake_fraction=1.0, wake_linger=0.1))
