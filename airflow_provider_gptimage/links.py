@@ -66,6 +66,14 @@ def plugin_image_link(result: Any, ti_key: TaskInstanceKey, *, base_url: str | N
 
 
 def _result(ti_key: TaskInstanceKey) -> Any:
+    """The task instance's return value; ``None`` while it is deferred.
+
+    Airflow evaluates the links at every deferral too (the task runner's ``finalize``, with the running task
+    instance as ``ti_key``): a deferred task has no return value yet, and asking for it costs a round trip to
+    the API server and logs an ``XCom not found`` error in the task's log at each deferral of a batch.
+    """
+    if getattr(ti_key, "state", None) == "deferred":  # TaskInstanceState is a str enum
+        return None
     from airflow.sdk.execution_time.xcom import XCom
 
     return XCom.get_value(ti_key=ti_key, key="return_value")

@@ -95,6 +95,29 @@ def test_get_link_reads_the_return_value_of_the_task_instance(monkeypatch):
     assert asked == {"ti_key": "the-key", "key": "return_value"}
 
 
+def test_a_deferral_stores_empty_links_without_asking_for_the_return_value(monkeypatch):
+    from airflow.sdk.execution_time.xcom import XCom
+
+    def get_value(**kwargs):
+        raise AssertionError("a deferred task has no return value to read")
+
+    monkeypatch.setattr(XCom, "get_value", get_value)
+    op = GPTImageBatchGenerateOperator(task_id="generate", requests=[{"key": "a", "prompt": "p"}])
+    deferred = SimpleNamespace(**vars(TI_KEY), state="deferred")
+    assert GPTImageResultLink().get_link(op, ti_key=deferred) == ""  # type: ignore[arg-type]
+    assert GPTImageGalleryLink().get_link(op, ti_key=deferred) == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("airflow_db", "gptimage_conn")
+def test_a_deferrable_run_logs_no_missing_return_value(simulator, monkeypatch, tmp_path, capfd):
+    # The links are evaluated at each deferral as well as at the end; only the end has a result to read.
+    dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=str(tmp_path))
+    assert dr.state == "success"
+    out, err = capfd.readouterr()
+    assert "XCom not found" not in out + err
+    assert xcom_value(dr, "generate", key=LINK_XCOM_KEY)  # the end still stores the link
+
+
 @pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 def test_after_a_run_the_ui_links_open_the_copy_in_destination(simulator, monkeypatch, tmp_path):
     # Airflow evaluates the links in the worker when the task ends and stores them for the UI as XComs.
