@@ -196,6 +196,12 @@ class GPTImageResultError(GPTImageError):
     """A result image could not be fetched or kept (expired URL, not an image, refused address)."""
 
 
+class GPTImageResultExpiredError(GPTImageResultError):
+    """The result image is gone (HTTP 403, 404 or 410, or an "expired" page from the image host): its URL has
+    expired. Only a new job makes the image again, so the job is forgotten (its journal entry ends and the
+    task's stored job is cleared): the next run creates a new one instead of re-attaching to this one."""
+
+
 class GPTImageDownloadTimeoutError(GPTImageResultError):
     """A result image did not arrive within its download deadline (``download_timeout``), retries included.
 

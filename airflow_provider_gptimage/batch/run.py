@@ -24,6 +24,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageJobFailedError,
     GPTImageNotFoundError,
     GPTImageResultError,
+    GPTImageResultExpiredError,
     GPTImageTimeoutError,
 )
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT
@@ -172,9 +173,15 @@ class BatchRun:
         record = replace(record, params=self.items[index].request.body())
         item = self.items[index]
         history = self.catalog.options.history if self.catalog is not None else "keep"
-        uris, outputs = keep_outputs(
-            record, item, self.folder, http, self.hook.sleep, self.provenance, self.settings.download_timeout, history
-        )
+        try:
+            uris, outputs = keep_outputs(
+                record, item, self.folder, http, self.hook.sleep, self.provenance, self.settings.download_timeout,
+                history,
+            )  # fmt: skip
+        except GPTImageResultExpiredError as exc:  # the images are gone: only a new job (the next try's) helps
+            if self.catalog is not None:
+                self.catalog.failed(item, job_id)
+            return self._ended(index, ResultRow(index, job_id, "error", (), str(exc)), ItemStatus.FAILED)
         if self.catalog is not None:
             self.catalog.committed(item, job_id, outputs)
         return self._ended(index, ResultRow(index, job_id, "success", tuple(uris)), ItemStatus.SUCCEEDED)

@@ -17,9 +17,13 @@ from airflow_provider_gptimage.context import (
     request_id_prefix,
     task_provenance,
 )
-from airflow_provider_gptimage.exceptions import GPTImageJobFailedError, GPTImageTimeoutError
+from airflow_provider_gptimage.exceptions import (
+    GPTImageJobFailedError,
+    GPTImageResultExpiredError,
+    GPTImageTimeoutError,
+)
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
-from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create
+from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create, forget_job
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
 from airflow_provider_gptimage.outputs.results import check_outputs, finish
 from airflow_provider_gptimage.protocol import events
@@ -180,17 +184,18 @@ class GPTImageGenerateOperator(BaseOperator):
         job_id, created_at, record = job.job_id, job.created_at, job.record
         if record is not None and record.is_success:
             self.log.info("Job %s already succeeded; collecting its result", job_id)
-            return self._finish(record, context)
+            with self._ending(job_id, context):
+                return self._finish(record, context)
         if not self.wait_for_completion:
             return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
         deadline, limit = deadline_after(self.timeout, created_at), seconds(self.timeout)
         if not self.deferrable:
             schedule = protocol.PollSchedule.of(self.poll_interval, self.max_poll_interval)
-            with self._ending(job_id):
+            with self._ending(job_id, context):
                 record = hook.wait_for_job(
                     job_id, schedule=schedule, created_at=created_at, deadline=deadline, timeout=limit
                 )
-            return self._finish(record, context)
+                return self._finish(record, context)
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 
         self.log.info("Deferring while job %s is generated", job_id)
@@ -216,9 +221,9 @@ class GPTImageGenerateOperator(BaseOperator):
         if is_stale_resume(context, deferred_in_try):
             self.log.warning("Resumed with try %s's trigger event (Airflow < 3.1.1); starting afresh", deferred_in_try)
             return self.execute(context)
-        with self._ending(str((event or {}).get("job_id") or "")):
+        with self._ending(str((event or {}).get("job_id") or ""), context):
             record = events.outcome(event)
-        return self._finish(record, context)
+            return self._finish(record, context)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """Describe for OpenLineage the images written to ``destination`` and the service's job id."""
@@ -251,17 +256,21 @@ class GPTImageGenerateOperator(BaseOperator):
         return [item.to_dict() for item in found]
 
     @contextlib.contextmanager
-    def _ending(self, job_id: str) -> Iterator[None]:
-        """End the job's journal entry when it failed or timed out (a later run creates a new one)."""
+    def _ending(self, job_id: str, context: Context) -> Iterator[None]:
+        """Forget the job when it failed, timed out or its images are gone (an expired URL): its journal entry
+        ends and the task's stored job is cleared, so a later try or run creates a new one."""
         try:
             yield
-        except (GPTImageJobFailedError, GPTImageTimeoutError):
-            folder, stem = self._outputs(check=False)
-            if folder is not None and stem is not None and job_id:
-                from airflow_provider_gptimage.catalog.journal import end_job
-
+        except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultExpiredError):
+            if job_id:
+                folder, stem = self._outputs(check=False)
                 request, _ = protocol.build_request(**self._request_arguments())
-                end_job(folder, protocol.fingerprint(request), job_id)
+                forget_job(
+                    context.get("task_state_store"),  # type: ignore[call-overload]
+                    folder if stem is not None else None,
+                    protocol.fingerprint(request),
+                    job_id,
+                )
             raise
 
     def _done(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:

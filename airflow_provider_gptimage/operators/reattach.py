@@ -8,8 +8,9 @@ Two memories, checked in this order before a job is created:
    the same request at the same destination and did not commit yet: what a cleared task, a new DAG run of
    the same night, a backfill or a replaced ``dag.test()`` run would otherwise pay for again.
 
-A job is reused while it runs or once it succeeded; a failed job, or one the service no longer knows, is
-forgotten and a new one created. A new job's id is written to both memories as soon as it is known.
+A job is reused while it runs or once it succeeded; a failed job, one the service no longer knows, or one
+whose result images are gone (expired URLs, :func:`forget_job`) is forgotten and a new one created. A new
+job's id is written to both memories as soon as it is known.
 """
 
 from __future__ import annotations
@@ -121,3 +122,20 @@ def attach_or_create(
 def _remember(store: Any, job_id: str, fingerprint: str, created_at: float) -> None:
     if store is not None:
         store.set(STATE_KEY, {"job_id": job_id, "fingerprint": fingerprint, "created_at": created_at})
+
+
+def forget_job(store: Any, folder: ObjectStoragePath | None, fingerprint: str, job_id: str) -> None:
+    """Forget ``job_id`` in both memories (only where it is still the job remembered): it failed, timed out or
+    its images are gone, so the next try or run creates a new job rather than re-attach to it.
+
+    :param store: the task's ``task_state_store`` (``None`` before Airflow 3.3).
+    :param folder: the destination whose journal may hold the job (``None``: no journal).
+    """
+    from airflow_provider_gptimage.catalog.journal import end_job
+
+    if store is not None:
+        saved = store.get(STATE_KEY)
+        if isinstance(saved, dict) and saved.get("job_id") == job_id:
+            store.delete(STATE_KEY)
+    if folder is not None:
+        end_job(folder, fingerprint, job_id)

@@ -11,6 +11,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageError,
     GPTImageRateLimitError,
     GPTImageResultError,
+    GPTImageResultExpiredError,
     GPTImageServiceUnavailableError,
     GPTImageTransportError,
 )
@@ -29,8 +30,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
 
 
-def _expired(job_id: str | None, shown: str, why: str) -> GPTImageResultError:
-    return GPTImageResultError(
+def _expired(job_id: str | None, shown: str, why: str) -> GPTImageResultExpiredError:
+    return GPTImageResultExpiredError(
         f"Result image of job {job_id} at {shown!r} is gone ({why}): the URL has expired or is missing. "
         "Result URLs last about 24 hours; regenerate the image (run the task again to create a new job).",
         job_id=job_id,

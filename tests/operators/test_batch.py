@@ -143,9 +143,9 @@ def test_fail_fast_stops_creating_after_the_first_failure(simulator, monkeypatch
 @needs_batch_resume_across_retries
 @dagtest
 def test_retry_after_a_failure_mid_batch_resumes_without_duplicates(simulator, monkeypatch, no_sleep, tmp_path):
-    # The 9th image copy gets a 403 (an "expired" URL): try 1 fails mid-batch with jobs in flight.
+    # The 9th image copy gets a 502 at each of its 6 attempts: try 1 fails mid-batch with jobs in flight.
     simulator.inject("result", "slow", times=8, delay=0)
-    simulator.inject("result", "html_error", times=1, status=403)
+    simulator.inject("result", "html_error", times=6, status=502)
     dr = run_batch(monkeypatch, n=20, max_active=5, destination=str(tmp_path), retries=1)
     assert dr.state == "success", states(dr)
     ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
@@ -155,6 +155,25 @@ def test_retry_after_a_failure_mid_batch_resumes_without_duplicates(simulator, m
     assert result["succeeded"] == 20
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"sku-{i:04d}.png" for i in range(20)]
     assert all(e["output_uris"] == [f"file://{tmp_path}/{e['key']}.png"] for e in result["items"])
+
+
+@needs_batch_resume_across_retries
+@dagtest
+def test_an_expired_result_fails_its_item_alone_and_the_retry_pays_for_a_new_job(
+    simulator, monkeypatch, no_sleep, tmp_path
+):
+    # The 3rd image copy gets a 403: that item's images are gone, the others go on; its journal entry ends, and
+    # the retry creates a new job for it (re-attaching could never give the image).
+    simulator.inject("result", "slow", times=2, delay=0)
+    simulator.inject("result", "html_error", times=1, status=403)
+    dr = run_batch(monkeypatch, n=6, max_active=1, destination=str(tmp_path), retries=1)
+    assert dr.state == "success", states(dr)
+    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
+    assert ti.try_number == 2
+    creates = simulator.stats().prompt_creates
+    assert sorted(creates.values()) == [1, 1, 1, 1, 1, 2]  # the expired item again, nothing else
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"sku-{i:04d}.png" for i in range(6)]
+    assert list((tmp_path / "_catalog" / "journal").glob("*.json")) == []
 
 
 @needs_batch_resume_across_retries

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import needs_dag_test_assets, run_dag, xcom_value
+from tests.conftest import needs_dag_test_assets, needs_task_state_store, run_dag, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
 
@@ -103,6 +103,29 @@ def test_expired_result_url_names_the_job(simulator, monkeypatch, tmp_path, caps
     out = capsys.readouterr().out
     assert "regenerate" in out.lower()
     assert list(tmp_path.glob("*.png")) == []
+
+
+EXPIRED = {"GPTIMAGE_TEST_PROMPT": "gone by morning [sim:expired]", "GPTIMAGE_TEST_FILENAME": "LATE-1"}
+
+
+def test_an_expired_result_is_forgotten_so_the_next_run_pays_for_a_new_job(simulator, monkeypatch, tmp_path, capsys):
+    # Re-attaching to a job whose images are gone can never give the image: the journal entry ends with it.
+    dr = run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), **EXPIRED)
+    assert dr.state == "failed"
+    assert "GPTImageResultExpiredError" in capsys.readouterr().out
+    assert list((tmp_path / "_catalog" / "journal").glob("*.json")) == []
+    run_dag("gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), **EXPIRED)
+    assert simulator.stats().prompt_creates[EXPIRED["GPTIMAGE_TEST_PROMPT"]] == 2  # a new job, not the gone one
+
+
+@needs_task_state_store
+def test_a_retry_after_an_expired_result_creates_a_new_job(simulator, monkeypatch, tmp_path):
+    dr = run_dag(
+        "gptimage_generate", monkeypatch, GPTIMAGE_TEST_DESTINATION=tmp_path.as_uri(), GPTIMAGE_TEST_RETRIES="1",
+        **EXPIRED,
+    )  # fmt: skip
+    assert dr.state == "failed"  # [sim:expired]: every job's images are gone
+    assert simulator.stats().prompt_creates[EXPIRED["GPTIMAGE_TEST_PROMPT"]] == 2  # try 2 did not re-attach
 
 
 def test_success_without_images_is_a_clear_error(simulator, monkeypatch, capsys):
