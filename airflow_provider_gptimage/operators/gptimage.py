@@ -257,16 +257,18 @@ class GPTImageGenerateOperator(BaseOperator):
 
     @contextlib.contextmanager
     def _ending(self, job_id: str, context: Context) -> Iterator[None]:
-        """Forget the job when it failed, timed out or its images are gone (an expired URL): its journal entry
-        ends and the task's stored job is cleared, so a later try or run creates a new one."""
+        """End the job's journal entry when it failed, timed out or its images are gone (a later run creates a
+        new job); when its images are gone, also clear the task's stored job, so a retry creates one too. A
+        job that timed out stays stored: it may still be running, and a retry re-attaches to it."""
         try:
             yield
-        except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultExpiredError):
+        except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultExpiredError) as exc:
             if job_id:
                 folder, stem = self._outputs(check=False)
                 request, _ = protocol.build_request(**self._request_arguments())
+                store = context.get("task_state_store")  # type: ignore[call-overload]
                 forget_job(
-                    context.get("task_state_store"),  # type: ignore[call-overload]
+                    store if isinstance(exc, GPTImageResultExpiredError) else None,
                     folder if stem is not None else None,
                     protocol.fingerprint(request),
                     job_id,
