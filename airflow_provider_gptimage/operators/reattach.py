@@ -125,10 +125,11 @@ def _remember(store: Any, job_id: str, fingerprint: str, created_at: float) -> N
 
 
 def forget_job(store: Any, folder: ObjectStoragePath | None, fingerprint: str, job_id: str) -> None:
-    """Forget ``job_id`` in both memories (only where it is still the job remembered): it failed, timed out or
-    its images are gone, so the next try or run creates a new job rather than re-attach to it.
+    """Forget ``job_id`` (only where it is still the job remembered), so the next try or run creates a new job
+    rather than re-attach to it: a job that failed, timed out or whose images are gone.
 
-    :param store: the task's ``task_state_store`` (``None`` before Airflow 3.3).
+    :param store: the task's ``task_state_store`` to clear too (``None``: keep it, as for a job that timed out
+        and may still run, or before Airflow 3.3).
     :param folder: the destination whose journal may hold the job (``None``: no journal).
     """
     from airflow_provider_gptimage.catalog.journal import end_job
