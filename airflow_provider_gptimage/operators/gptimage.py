@@ -87,7 +87,8 @@ class GPTImageGenerateOperator(BaseOperator):
     request (the model and every input field): a changed prompt or parameter makes a new image, and the old
     one goes to history. A job once created is recorded at once in ``<destination>/_catalog/journal/``:
     any later run wanting the same request there (a retry, a cleared task, a new DAG run, a backfill)
-    re-attaches to it instead of paying again.
+    re-attaches to it instead of paying again, unless its images are gone by then (expired result URLs):
+    then a new job is created, once.
     """
 
     template_fields: Sequence[str] = (
@@ -180,12 +181,19 @@ class GPTImageGenerateOperator(BaseOperator):
                 return self._done(events.existing_payload(existing), context)
         hook = self._hook(context)
         store = context.get("task_state_store")  # type: ignore[call-overload]
-        job = attach_or_create(hook, request, store, folder=folder, key=stem, log=self.log)
+        for second in (False, True):  # a second job only when an earlier job's images are gone
+            job = attach_or_create(hook, request, store, folder=folder, key=stem, log=self.log)
+            if job.record is None or not job.record.is_success:
+                break
+            self.log.info("Job %s already succeeded; collecting its result", job.job_id)
+            try:
+                with self._ending(job.job_id, context):
+                    return self._finish(job.record, context)
+            except GPTImageResultExpiredError:  # the job is forgotten: the next attach creates a new one
+                if second:
+                    raise
+                self.log.warning("The images of job %s are gone; creating a new job for them", job.job_id)
         job_id, created_at, record = job.job_id, job.created_at, job.record
-        if record is not None and record.is_success:
-            self.log.info("Job %s already succeeded; collecting its result", job_id)
-            with self._ending(job_id, context):
-                return self._finish(record, context)
         if not self.wait_for_completion:
             return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
         deadline, limit = deadline_after(self.timeout, created_at), seconds(self.timeout)

@@ -118,6 +118,25 @@ def test_an_expired_result_is_forgotten_so_the_next_run_pays_for_a_new_job(simul
     assert simulator.stats().prompt_creates[EXPIRED["GPTIMAGE_TEST_PROMPT"]] == 2  # a new job, not the gone one
 
 
+def test_a_later_run_replaces_a_journaled_job_whose_images_are_gone(simulator, monkeypatch, tmp_path, no_sleep):
+    env = {"GPTIMAGE_TEST_DESTINATION": tmp_path.as_uri(), "GPTIMAGE_TEST_FILENAME": "MUG-7",
+           "GPTIMAGE_TEST_PROMPT": "a speckled mug"}  # fmt: skip
+    # Night 1: the job is paid for, but its copy fails (a 502 at every try): the journal keeps the job.
+    simulator.inject("result", "html_error", times=6, status=502)
+    assert run_dag("gptimage_generate", monkeypatch, **env).state == "failed"
+    [entry] = (tmp_path / "_catalog" / "journal").glob("*.json")
+    first_job = json.loads(entry.read_text())["job_id"]
+    # Night 2: it re-attaches to that job, whose URL has expired by now (403): one new job, and the image.
+    simulator.inject("result", "html_error", times=1, status=403)
+    dr = run_dag("gptimage_generate", monkeypatch, **env)
+    assert dr.state == "success"
+    assert simulator.stats().prompt_creates["a speckled mug"] == 2
+    kept = json.loads((tmp_path / "MUG-7.json").read_text())["job_id"]
+    assert kept == xcom_value(dr, "generate")["job_id"] != first_job
+    assert (tmp_path / "MUG-7.png").read_bytes().startswith(PNG)
+    assert list((tmp_path / "_catalog" / "journal").glob("*.json")) == []
+
+
 @needs_task_state_store
 def test_a_retry_after_an_expired_result_creates_a_new_job(simulator, monkeypatch, tmp_path):
     dr = run_dag(
