@@ -158,7 +158,7 @@ class BatchRun:
             record = events.outcome(entry)
         except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultError) as exc:
             state = {GPTImageJobFailedError: "fail", GPTImageTimeoutError: "timeout"}.get(type(exc), "error")
-            if self.catalog is not None and not isinstance(exc, GPTImageResultError):
+            if self.catalog is not None and events.job_is_spent(exc):
                 self.catalog.failed(self.items[index], job_id)
             return self._ended(index, ResultRow(index, job_id, state, (), str(exc)), ItemStatus.FAILED)
         except GPTImageNotFoundError:

@@ -17,11 +17,7 @@ from airflow_provider_gptimage.context import (
     request_id_prefix,
     task_provenance,
 )
-from airflow_provider_gptimage.exceptions import (
-    GPTImageJobFailedError,
-    GPTImageResultExpiredError,
-    GPTImageTimeoutError,
-)
+from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageResultExpiredError
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create, forget_job
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
@@ -265,18 +261,17 @@ class GPTImageGenerateOperator(BaseOperator):
 
     @contextlib.contextmanager
     def _ending(self, job_id: str, context: Context) -> Iterator[None]:
-        """End the job's journal entry when it failed, timed out or its images are gone (a later run creates a
-        new job); when its images are gone, also clear the task's stored job, so a retry creates one too. A
-        job that timed out stays stored: it may still be running, and a retry re-attaches to it."""
+        """Forget a job that can never give its image (:func:`~.protocol.events.job_is_spent`): its journal
+        entry ends, and the task's stored job too when :func:`~.protocol.events.retry_forgets` says so."""
         try:
             yield
-        except (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultExpiredError) as exc:
-            if job_id:
+        except GPTImageError as exc:
+            if job_id and events.job_is_spent(exc):
                 folder, stem = self._outputs(check=False)
                 request, _ = protocol.build_request(**self._request_arguments())
                 store = context.get("task_state_store")  # type: ignore[call-overload]
                 forget_job(
-                    store if isinstance(exc, GPTImageResultExpiredError) else None,
+                    store if events.retry_forgets(exc) else None,
                     folder if stem is not None else None,
                     protocol.fingerprint(request),
                     job_id,

@@ -23,7 +23,6 @@ _IMAGE_SUFFIX = re.compile(r"\.(png|jpe?g|webp|gif|avif)$", re.IGNORECASE)
 _SAFE_NAME = re.compile(r"[^\W][\w.+=@,-]*")
 _UNSAFE_CHARS = re.compile(r"[^\w.+=@,-]", re.ASCII)
 MAX_FILENAME_CHARS = 200
-_PLAIN = re.compile(r"[^\W][\w.+=@,-]*")
 #: The longest relative path :func:`plain_path` accepts.
 MAX_RELATIVE_CHARS = 1024
 SIDECAR_SUFFIX = ".json"
@@ -177,7 +176,7 @@ def plain_path(path: object) -> str | None:
     """
     if not isinstance(path, str) or not path or len(path) > MAX_RELATIVE_CHARS:
         return None
-    return path if all(_PLAIN.fullmatch(segment) for segment in path.split("/")) else None
+    return path if all(_SAFE_NAME.fullmatch(segment) for segment in path.split("/")) else None
 
 
 def is_file_name(name: str) -> bool:

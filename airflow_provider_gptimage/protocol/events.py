@@ -15,6 +15,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageInvalidResponseError,
     GPTImageJobFailedError,
     GPTImageResultError,
+    GPTImageResultExpiredError,
     GPTImageTimeoutError,
 )
 from airflow_provider_gptimage.protocol.polling import timeout_message
@@ -75,6 +76,18 @@ def check_finished(record: JobRecord) -> JobRecord:
             job_id=record.job_id,
         )
     return record
+
+
+def job_is_spent(error: BaseException) -> bool:
+    """Whether a job can never give its image any more: it failed, timed out, or its result images are gone.
+    Its journal entry ends, so a later run creates a new job instead of re-attaching to it."""
+    return isinstance(error, (GPTImageJobFailedError, GPTImageTimeoutError, GPTImageResultExpiredError))
+
+
+def retry_forgets(error: BaseException) -> bool:
+    """Whether the task's own retry must not re-attach to the job either (its images are gone). A job that
+    timed out keeps its place in the task's state: it may still be running, and a retry re-attaches to it."""
+    return isinstance(error, GPTImageResultExpiredError)
 
 
 def _error_class(name: object) -> type[GPTImageError]:

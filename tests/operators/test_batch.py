@@ -26,6 +26,11 @@ def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
 
+def generate_ti(dag_run):
+    """The batch task's instance of ``dag_run``."""
+    return next(ti for ti in dag_run.get_task_instances() if ti.task_id == "generate")
+
+
 def run_batch(monkeypatch, *, n: int, dag_id: str = "gptimage_batch", **env: str):
     env = {f"GPTIMAGE_BATCH_{k.upper()}": str(v) for k, v in env.items()}
     return run_dag(dag_id, monkeypatch, GPTIMAGE_BATCH_N=str(n), **env)
@@ -64,7 +69,7 @@ def test_fifty_items_within_an_active_task_limit_of_five(simulator, monkeypatch,
 def test_without_deferral_the_worker_polls_and_refills_the_window(simulator, monkeypatch, tmp_path, capsys):
     simulator.configure(active_task_limit=4, generation_seconds=0.1)
     dr = run_batch(monkeypatch, n=20, max_active=4, deferrable="false", destination=str(tmp_path), fail="3")
-    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
+    ti = generate_ti(dr)
     assert ti.state == "failed"  # fail_at_end: item 3 failed, the other 19 are kept
     assert_each_prompt_once(simulator, 20)
     stats = simulator.stats()
@@ -148,8 +153,7 @@ def test_retry_after_a_failure_mid_batch_resumes_without_duplicates(simulator, m
     simulator.inject("result", "html_error", times=6, status=502)
     dr = run_batch(monkeypatch, n=20, max_active=5, destination=str(tmp_path), retries=1)
     assert dr.state == "success", states(dr)
-    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
-    assert ti.try_number == 2
+    assert generate_ti(dr).try_number == 2
     assert_each_prompt_once(simulator, 20)
     result = xcom_value(dr, "generate")
     assert result["succeeded"] == 20
@@ -168,8 +172,7 @@ def test_an_expired_result_fails_its_item_alone_and_the_retry_pays_for_a_new_job
     simulator.inject("result", "html_error", times=1, status=403)
     dr = run_batch(monkeypatch, n=6, max_active=1, destination=str(tmp_path), retries=1)
     assert dr.state == "success", states(dr)
-    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
-    assert ti.try_number == 2
+    assert generate_ti(dr).try_number == 2
     creates = simulator.stats().prompt_creates
     assert sorted(creates.values()) == [1, 1, 1, 1, 1, 2]  # the expired item again, nothing else
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"sku-{i:04d}.png" for i in range(6)]
@@ -181,8 +184,7 @@ def test_an_expired_result_fails_its_item_alone_and_the_retry_pays_for_a_new_job
 def test_a_retry_generates_only_the_failed_items_again(simulator, monkeypatch, no_sleep):
     dr = run_batch(monkeypatch, n=6, fail="2", policy="fail_at_end", retries=1)
     assert dr.state == "failed"  # [sim:fail] fails every time
-    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
-    assert ti.try_number == 2
+    assert generate_ti(dr).try_number == 2
     creates = simulator.stats().prompt_creates
     assert sorted(creates.values()) == [1, 1, 1, 1, 1, 2]  # the failed item again, nothing else
     assert [prompt for prompt, count in creates.items() if count == 2] == [
@@ -196,8 +198,7 @@ def test_without_task_state_store_a_retry_generates_every_item_again(simulator, 
     # What the README says of 3.1.1 to 3.2.x: the progress lived in the first try's defer kwargs only.
     dr = run_batch(monkeypatch, n=6, fail="2", policy="fail_at_end", retries=1)
     assert dr.state == "failed"
-    ti = next(t for t in dr.get_task_instances() if t.task_id == "generate")
-    assert ti.try_number == 2
+    assert generate_ti(dr).try_number == 2
     assert sorted(simulator.stats().prompt_creates.values()) == [2, 2, 2, 2, 2, 2]
 
 

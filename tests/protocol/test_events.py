@@ -17,6 +17,7 @@ from airflow_provider_gptimage.exceptions import (
     GPTImageNotFoundError,
     GPTImageRateLimitError,
     GPTImageResultError,
+    GPTImageResultExpiredError,
     GPTImageServiceUnavailableError,
     GPTImageTimeoutError,
     GPTImageTransportError,
@@ -26,9 +27,11 @@ from airflow_provider_gptimage.protocol import JobRecord, error_for
 from airflow_provider_gptimage.protocol.events import (
     STATUSES,
     error_event,
+    job_is_spent,
     outcome,
     record_event,
     result_payload,
+    retry_forgets,
     timeout_event,
 )
 
@@ -335,3 +338,19 @@ def test_result_payload_of_a_failed_record_keeps_the_reasons():
     payload = result_payload(FAILED)
     assert (payload["fail_code"], payload["fail_message"]) == ("400", "content policy")
     assert payload["result_urls"] == []
+
+
+@pytest.mark.parametrize(
+    ("error", "spent", "forgotten_by_retry"),
+    [
+        (GPTImageJobFailedError("failed", job_id="j", fail_code="500", fail_message="m"), True, False),
+        (GPTImageTimeoutError("too long", job_id="j"), True, False),  # it may still run: a retry re-attaches
+        (GPTImageResultExpiredError("gone", job_id="j"), True, True),  # nothing to collect: a retry pays again
+        (GPTImageResultError("no URLs", job_id="j"), False, False),  # a paid job: the next run tries again
+        (GPTImageTransportError("reset", job_id="j"), False, False),
+        (GPTImageNotFoundError("unknown", job_id="j"), False, False),  # forgotten when re-attaching instead
+    ],
+)
+def test_which_outcomes_forget_the_job(error, spent, forgotten_by_retry):
+    assert job_is_spent(error) is spent
+    assert retry_forgets(error) is forgotten_by_retry
