@@ -6,12 +6,21 @@ The stack runs the simple auth manager with ``simple_auth_manager_all_admins``, 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 
 #: Task instance states after which a try will not change any more.
 FINISHED_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+
+#: How many times :meth:`AirflowAPI.call` sends a request the API server answered with a database error.
+DB_ERROR_TRIES = 5
+
+
+def _locked(response: requests.Response) -> bool:
+    """Whether the API server failed on its metadata DB (SQLite locked), not on the request itself."""
+    return response.status_code == 500 and "Database error" in response.text
 
 
 class AirflowAPI:
@@ -38,13 +47,24 @@ class AirflowAPI:
         self._session.headers["Authorization"] = f"Bearer {self._token}"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request to ``/api/v2/<path>``; return the decoded JSON (a new token on a 401)."""
+        """Send a request to ``/api/v2/<path>``; return the decoded JSON.
+
+        A 401 gets a new token. A 500 whose body says ``Database error`` is tried again (up to
+        :data:`DB_ERROR_TRIES` times in all): the stack's metadata DB is one SQLite file that the
+        scheduler, triggerer and dag-processor write too, and a request that finds it locked past
+        SQLite's busy timeout is rolled back whole, so sending it again is safe.
+        """
         if self._token is None:
             self._authenticate()
-        for attempt in (1, 2):
+        refreshed = False
+        for attempt in range(1, DB_ERROR_TRIES + 1):
             response = self._session.request(method, f"{self.url}/api/v2/{path}", timeout=self.timeout, **kwargs)
-            if response.status_code == 401 and attempt == 1:
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
                 self._authenticate()
+                response = self._session.request(method, f"{self.url}/api/v2/{path}", timeout=self.timeout, **kwargs)
+            if _locked(response) and attempt < DB_ERROR_TRIES:
+                time.sleep(attempt)  # a real server's lock: waiting is the only way past it
                 continue
             if response.status_code >= 400:
                 raise RuntimeError(f"{method} /api/v2/{path} -> {response.status_code}: {response.text[:500]}")
