@@ -3,7 +3,7 @@
 Each helper tries the newest location first and falls back to the oldest supported release's
 (Airflow 3.0.6, see ``pyproject.toml``). Behaviour that differs between releases is handled where it
 matters: a retry resumed into the previous try's event in :mod:`.context`, ``dag.test()`` dropping defer
-kwargs in :mod:`.batch.deferral`.
+kwargs in :mod:`.deferral`.
 """
 
 from __future__ import annotations

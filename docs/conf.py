@@ -17,7 +17,7 @@ from airflow_provider_gptimage import __version__  # noqa: E402
 
 project = "airflow-provider-gptimage"
 author = "airflow-provider-gptimage developers"
-copyright = "the airflow-provider-gptimage developers; Apache-2.0"  # noqa: A001
+copyright = "the airflow-provider-gptimage developers; Apache-2.0"
 version = release = __version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.viewcode"]

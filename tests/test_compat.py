@@ -10,15 +10,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_gptimage import protocol
+from airflow_provider_gptimage import deferral, protocol
 from airflow_provider_gptimage._compat import has_fs
-from airflow_provider_gptimage.batch import deferral
-from airflow_provider_gptimage.batch.deferral import (
+from airflow_provider_gptimage.context import current_try, is_stale_resume
+from airflow_provider_gptimage.deferral import (
     dag_test_drops_defer_kwargs,
     keep_defer_kwargs,
     resumed_defer_kwargs,
 )
-from airflow_provider_gptimage.context import current_try, is_stale_resume
 from airflow_provider_gptimage.exceptions import GPTImageError
 from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
 from airflow_provider_gptimage.operators.batch import GPTImageBatchGenerateOperator

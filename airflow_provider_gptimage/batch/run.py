@@ -178,9 +178,13 @@ class BatchRun:
                 record, item, self.folder, http, self.hook.sleep, self.provenance, self.settings.download_timeout,
                 history,
             )  # fmt: skip
-        except GPTImageResultExpiredError as exc:  # the images are gone: only a new job (the next try's) helps
+        except GPTImageResultExpiredError as exc:  # the images are gone: only a new job helps
             if self.catalog is not None:
                 self.catalog.failed(item, job_id)
+            if events.pay_again_now(exc, job.created_at, self.progress.try_started):
+                self.log.warning("The images of job %s (key %r) are gone; creating a new job for it", job_id, key)
+                del self.progress.flight[key]  # pending again: the next create pass makes its job
+                return None
             return self._ended(index, ResultRow(index, job_id, "error", (), str(exc)), ItemStatus.FAILED)
         if self.catalog is not None:
             self.catalog.committed(item, job_id, outputs)

@@ -173,7 +173,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger fired: keep what ended, create the next window, defer again or finish."""
         if state is None and context.get("task_state_store") is None:  # type: ignore[call-overload]
-            from airflow_provider_gptimage.batch.deferral import lost_state
+            from airflow_provider_gptimage.deferral import lost_state
 
             state = lost_state(context)
         run = self._run(context, carried=state, check=False)
@@ -200,12 +200,12 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         run.log_progress()
         if run.done:
             return run.finish(context, self.outlets)
-        from airflow_provider_gptimage.batch.deferral import keep_defer_kwargs
+        from airflow_provider_gptimage.deferral import keep_defer_kwargs
         from airflow_provider_gptimage.triggers.batch import GPTImageBatchTrigger
 
         carried = {"state": run.store.to_kwargs(run.progress.open_segment)}
         if not run.resumable:
-            keep_defer_kwargs(context, carried)  # dag.test() drops defer kwargs (see batch.deferral)
+            keep_defer_kwargs(context, carried)  # dag.test() drops defer kwargs (see the deferral module)
         jobs = run.trigger_jobs()
         self.defer(
             trigger=GPTImageBatchTrigger(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageResultEx
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create, forget_job
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
-from airflow_provider_gptimage.outputs.results import check_outputs, finish
+from airflow_provider_gptimage.outputs.results import check_outputs, finish, reusable_outputs
 from airflow_provider_gptimage.protocol import events
 from airflow_provider_gptimage.protocol.polling import deadline_after, seconds
 
@@ -167,29 +168,25 @@ class GPTImageGenerateOperator(BaseOperator):
     # ------------------------------------------------------------------------------------------ execute
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate, reuse a complete image or create (or re-attach to) the job, then defer, poll, or return."""
+        return self._run(context, try_started=time.time())
+
+    def _run(self, context: Context, try_started: float | None) -> dict[str, Any]:
+        """:meth:`execute`; ``try_started`` is ``None`` once this try paid again for a job whose images were gone."""
         request, warnings = protocol.build_request(**self._request_arguments())
         for warning in warnings:
             self.log.warning(warning)
         folder, stem = self._outputs()
         if folder is not None and stem is not None and not self.force:
-            existing = self._existing_outputs(folder, stem, request)
+            existing = reusable_outputs(folder, stem, protocol.fingerprint(request), self.log)
             if existing is not None:
                 return self._done(events.existing_payload(existing), context)
         hook = self._hook(context)
         store = context.get("task_state_store")  # type: ignore[call-overload]
-        for second in (False, True):  # a second job only when an earlier job's images are gone
-            job = attach_or_create(hook, request, store, folder=folder, key=stem, log=self.log)
-            if job.record is None or not job.record.is_success:
-                break
-            self.log.info("Job %s already succeeded; collecting its result", job.job_id)
-            try:
-                with self._ending(job.job_id, context):
-                    return self._finish(job.record, context)
-            except GPTImageResultExpiredError:  # the job is forgotten: the next attach creates a new one
-                if second:
-                    raise
-                self.log.warning("The images of job %s are gone; creating a new job for them", job.job_id)
+        job = attach_or_create(hook, request, store, folder=folder, key=stem, log=self.log)
         job_id, created_at, record = job.job_id, job.created_at, job.record
+        if record is not None and record.is_success:
+            self.log.info("Job %s already succeeded; collecting its result", job_id)
+            return self._collect(record, created_at, try_started, context)
         if not self.wait_for_completion:
             return events.result_payload(record or protocol.JobRecord(job_id=job_id, state="waiting"))
         deadline, limit = deadline_after(self.timeout, created_at), seconds(self.timeout)
@@ -199,10 +196,13 @@ class GPTImageGenerateOperator(BaseOperator):
                 record = hook.wait_for_job(
                     job_id, schedule=schedule, created_at=created_at, deadline=deadline, timeout=limit
                 )
-                return self._finish(record, context)
+            return self._collect(record, created_at, try_started, context)
+        from airflow_provider_gptimage.deferral import keep_defer_kwargs
         from airflow_provider_gptimage.triggers.gptimage import GPTImageTaskTrigger
 
         self.log.info("Deferring while job %s is generated", job_id)
+        kwargs = {"deferred_in_try": current_try(context), "created_at": created_at, "try_started": try_started}
+        keep_defer_kwargs(context, kwargs)  # dag.test() drops them (see airflow_provider_gptimage.deferral)
         self.defer(
             trigger=GPTImageTaskTrigger(
                 job_id=job_id,
@@ -215,11 +215,16 @@ class GPTImageGenerateOperator(BaseOperator):
                 timeout=limit,
             ),
             method_name="execute_complete",
-            kwargs={"deferred_in_try": current_try(context)},
+            kwargs=kwargs,
         )
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, deferred_in_try: int | None = None
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        deferred_in_try: int | None = None,
+        created_at: float = 0.0,
+        try_started: float | None = None,
     ) -> dict[str, Any]:
         """Resume after the trigger fired: raise the typed error of any outcome but success, else finish."""
         if is_stale_resume(context, deferred_in_try):
@@ -227,7 +232,25 @@ class GPTImageGenerateOperator(BaseOperator):
             return self.execute(context)
         with self._ending(str((event or {}).get("job_id") or ""), context):
             record = events.outcome(event)
-            return self._finish(record, context)
+        from airflow_provider_gptimage.deferral import resumed_defer_kwargs
+
+        kept = resumed_defer_kwargs(context)  # under dag.test() only
+        created_at, try_started = kept.get("created_at", created_at), kept.get("try_started", try_started)
+        return self._collect(record, created_at, try_started, context)
+
+    def _collect(
+        self, record: protocol.JobRecord, created_at: float, try_started: float | None, context: Context
+    ) -> dict[str, Any]:
+        """Keep a succeeded job's images; if they are gone and the job was made before this try
+        (:func:`~.protocol.events.pay_again_now`), create one new job (the stored and journaled ones are forgotten)."""
+        try:
+            with self._ending(record.job_id, context):
+                return self._finish(record, context)
+        except GPTImageResultExpiredError as exc:
+            if try_started is None or not events.pay_again_now(exc, created_at, try_started):
+                raise
+            self.log.warning("The images of job %s are gone; creating a new job for them", record.job_id)
+            return self._run(context, try_started=None)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
         """Describe for OpenLineage the images written to ``destination`` and the service's job id."""
@@ -246,18 +269,6 @@ class GPTImageGenerateOperator(BaseOperator):
 
         folder = resolve_destination(self.destination, self.destination_conn_id or None)
         return folder, None if self.filename is None else validate_filename(self.filename)
-
-    def _existing_outputs(
-        self, folder: ObjectStoragePath, stem: str, request: protocol.GenerationRequest
-    ) -> list[dict[str, Any]] | None:
-        """The outputs an earlier run completed for this very request (see the class docstring), if any."""
-        from airflow_provider_gptimage.outputs import find_existing
-
-        found = find_existing(folder, stem, protocol.fingerprint(request))
-        if found is None:
-            return None
-        self.log.info("%r is already complete in %s for this request; no job created", stem, self.destination)
-        return [item.to_dict() for item in found]
 
     @contextlib.contextmanager
     def _ending(self, job_id: str, context: Context) -> Iterator[None]:

@@ -42,6 +42,20 @@ def check_outputs(
     return folder, stem
 
 
+def reusable_outputs(
+    folder: ObjectStoragePath, filename: str, fingerprint: str, log: logging.Logger | Any
+) -> list[dict[str, Any]] | None:
+    """The outputs an earlier run completed in ``folder`` for this very request (see
+    :func:`~airflow_provider_gptimage.outputs.find_existing`), logged; ``None`` when there are none."""
+    from airflow_provider_gptimage.outputs import find_existing, path_uri
+
+    found = find_existing(folder, filename, fingerprint)
+    if found is None:
+        return None
+    log.info("%r is already complete in %s for this request; no job created", filename, path_uri(folder))
+    return [item.to_dict() for item in found]
+
+
 def finish(
     record: JobRecord,
     *,

@@ -90,6 +90,18 @@ def retry_forgets(error: BaseException) -> bool:
     return isinstance(error, GPTImageResultExpiredError)
 
 
+def pay_again_now(error: BaseException, created_at: float, try_started: float) -> bool:
+    """Whether a job's item gets a new job within the same try: only when the job's images are gone
+    (:func:`retry_forgets`) and the job was created before the try started (re-attached from an earlier try or
+    from a journal). A job the try made itself and lost is left to the next try, so a try pays at most once more
+    for an item whose images expire.
+
+    :param created_at: when the job was created (epoch seconds).
+    :param try_started: when the try started (epoch seconds).
+    """
+    return retry_forgets(error) and created_at < try_started
+
+
 def _error_class(name: object) -> type[GPTImageError]:
     cls = getattr(exceptions, str(name), None)
     if isinstance(cls, type) and issubclass(cls, GPTImageError):

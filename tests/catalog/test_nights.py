@@ -6,9 +6,15 @@ Each scenario counts createTask requests at the simulator: what the catalog owne
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_gptimage.catalog.journal import record_job
+from airflow_provider_gptimage.catalog.records import JournalEntry
+from airflow_provider_gptimage.hooks.gptimage import GPTImageHook
+from airflow_provider_gptimage.protocol.batch import build_batch
 from tests.conftest import run_dag, xcom_value
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "gptimage_conn")
@@ -174,3 +180,35 @@ def test_force_regenerates_every_image_and_keeps_the_old_ones(dag_id, simulator,
     assert simulator.stats().prompt_creates == {p["prompt"]: 1 for p in PRODUCTS}
     assert counts(dag_id, forced)["changed"] == len(PRODUCTS)
     assert sorted(p.name for p in (tmp_path / "_history").iterdir()) == [p["key"] for p in PRODUCTS]
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_a_journaled_job_whose_images_are_gone_is_paid_again_once_in_the_same_night(
+    dag_id, simulator, monkeypatch, tmp_path
+):
+    # An earlier night paid for SKU-1 and SKU-X and died before copying their images, which are gone by the
+    # time tonight copies them. Tonight re-attaches to both and creates one new job for each at once: SKU-1's
+    # old job ended long ago (collected at once), SKU-X's is still running (collected when the wait ends).
+    # SKU-X's new job expires too: it fails (its next try pays again), and nothing is created a third time.
+    products = [*PRODUCTS, {"key": "SKU-X", "prompt": "studio photo of product X [sim:expired]", "aspect_ratio": "1:1"}]
+    items = {item.key: item for item in build_batch(products)[0]}
+    hook = GPTImageHook()
+    for key, generation_seconds in (("SKU-1", 0.0), ("SKU-X", 3.0)):
+        simulator.configure(generation_seconds=generation_seconds)
+        job_id = hook.create_task(f"last night's {key} [sim:expired]")
+        entry = JournalEntry(items[key].fingerprint, key, job_id, time.time() - 1)
+        record_job(ObjectStoragePath(tmp_path.as_uri()), entry)
+    simulator.configure(generation_seconds=0.3)
+
+    run = night(dag_id, monkeypatch, tmp_path.as_uri(), products)
+
+    assert run.state == "failed"  # SKU-X alone
+    creates = simulator.stats().prompt_creates
+    assert creates == {
+        **{p["prompt"]: 1 for p in products},  # one new job each tonight; SKU-1's and SKU-X's paid again once
+        "last night's SKU-1 [sim:expired]": 1,
+        "last night's SKU-X [sim:expired]": 1,
+    }
+    assert sorted(p.name for p in tmp_path.glob("SKU-*.png")) == ["SKU-0.png", "SKU-1.png", "SKU-2.png", "SKU-3.png"]
+    assert "product 1" in json.loads((tmp_path / "SKU-1.json").read_text())["prompt"]
+    assert not list((tmp_path / "_catalog" / "journal").iterdir())  # no job left to re-attach to

@@ -29,6 +29,7 @@ from airflow_provider_gptimage.protocol.events import (
     error_event,
     job_is_spent,
     outcome,
+    pay_again_now,
     record_event,
     result_payload,
     retry_forgets,
@@ -354,3 +355,17 @@ def test_result_payload_of_a_failed_record_keeps_the_reasons():
 def test_which_outcomes_forget_the_job(error, spent, forgotten_by_retry):
     assert job_is_spent(error) is spent
     assert retry_forgets(error) is forgotten_by_retry
+
+
+@pytest.mark.parametrize(
+    ("error", "created_at", "again"),
+    [
+        (GPTImageResultExpiredError("gone", job_id="j"), 99.0, True),  # re-attached from before the try: once more
+        (GPTImageResultExpiredError("gone", job_id="j"), 100.0, False),  # this try's own job: the next try's turn
+        (GPTImageResultExpiredError("gone", job_id="j"), 150.0, False),
+        (GPTImageJobFailedError("failed", job_id="j", fail_code="500", fail_message="m"), 99.0, False),
+        (GPTImageTimeoutError("too long", job_id="j"), 99.0, False),
+    ],
+)
+def test_only_expired_images_of_a_job_from_before_the_try_pay_again_in_the_try(error, created_at, again):
+    assert pay_again_now(error, created_at, try_started=100.0) is again

@@ -1,12 +1,12 @@
-"""``dag.test()`` resumes a deferred task without the kwargs it passed to ``defer()``: the batch keeps a copy.
+"""``dag.test()`` resumes a deferred task without the kwargs it passed to ``defer()``: the operators keep a copy.
 
 ``dag.test()`` (Airflow 3.0.6 through at least 3.3.2) resumes a deferred task with the trigger's event alone:
 ``_run_task`` sets ``next_kwargs = {"event": ...}`` (fixed upstream by apache/airflow#69942); a real
 triggerer adds the event to the kwargs instead. The batch operator carries its progress in those kwargs
-when there is no ``task_state_store`` (Airflow < 3.3), so under ``dag.test()`` only it also pushes them to an
-XCom of the task (one write per deferral), where the resume finds them. An XCom lives exactly as long as the
-kwargs should: Airflow keeps a task's XComs across a resume from deferral and clears them when a new try
-starts.
+when there is no ``task_state_store`` (Airflow < 3.3), and the generate operator its job's creation time and
+its try's start, so under ``dag.test()`` only they also push them to an XCom of the task (one write per
+deferral), where the resume finds them. An XCom lives exactly as long as the kwargs should: Airflow keeps a
+task's XComs across a resume from deferral and clears them when a new try starts.
 """
 
 from __future__ import annotations
