@@ -306,11 +306,6 @@ class GPTImageGenerateOperator(BaseOperator):
             log=self.log,
             download_timeout=self.download_timeout,
             history=self.history,
-            fingerprint=protocol.fingerprint(request),
+            request=request,
         )
-        folder, stem = self._outputs(check=False)
-        if folder is not None and stem is not None:
-            from airflow_provider_gptimage.catalog.commit import committed
-
-            committed(folder, stem, request, protocol.fingerprint(request), record.job_id, payload["outputs"])
         return self._done(payload, context)

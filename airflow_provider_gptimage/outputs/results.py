@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gptimage.protocol import JobRecord
+from airflow_provider_gptimage.protocol import GenerationRequest, JobRecord
+from airflow_provider_gptimage.protocol import fingerprint as request_fingerprint
 from airflow_provider_gptimage.protocol.events import check_finished, result_payload
 
 if TYPE_CHECKING:
@@ -66,15 +67,17 @@ def finish(
     log: logging.Logger | Any,
     download_timeout: float | None = None,
     history: str = "keep",
-    fingerprint: str | None = None,
+    request: GenerationRequest | None = None,
 ) -> dict[str, Any]:
     """Copy the images to ``destination`` (if set) and return the task's JSON-serialisable result.
 
     :param download_timeout: seconds each image may take to download (default: the provider's).
     :param history: ``keep`` or ``drop`` the images of another job these replace.
-    :param fingerprint: of the request, recorded in each sidecar.
+    :param request: the request the job was made for (``None``: unknown, as to a sensor): its fingerprint is
+        recorded in each sidecar and, with ``filename``, the images are committed to the destination's catalog.
     """
     record = check_finished(record)
+    fingerprint = None if request is None else request_fingerprint(request)
     outputs: list[dict[str, Any]] = []
     if destination:
         from airflow_provider_gptimage.outputs import DEFAULT_DOWNLOAD_TIMEOUT, copy_results, resolve_destination
@@ -96,4 +99,9 @@ def finish(
         outputs = [item.to_dict() for item in written]
         for item in outputs:
             log.info("Stored %s", item["uri"])
+        if request is not None and fingerprint is not None and filename is not None:
+            from airflow_provider_gptimage.catalog.commit import committed
+            from airflow_provider_gptimage.outputs import validate_filename
+
+            committed(folder, validate_filename(filename), request, fingerprint, record.job_id, outputs)
     return result_payload(record, outputs)
