@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage.batch.records import ItemStatus, ResultRow
+from airflow_provider_gptimage.protocol.catalog import is_forced
 
 if TYPE_CHECKING:
     import requests
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from airflow_provider_gptimage.batch.store import Progress
     from airflow_provider_gptimage.protocol import JobRecord
     from airflow_provider_gptimage.protocol.batch import BatchItem
+    from airflow_provider_gptimage.protocol.catalog import Force
 
 
 def listed_names(folder: ObjectStoragePath) -> set[str]:
@@ -26,23 +28,25 @@ def listed_names(folder: ObjectStoragePath) -> set[str]:
 
 
 def scan_existing(
-    folder: ObjectStoragePath, items: Sequence[BatchItem], progress: Progress, *, force: bool = False
+    folder: ObjectStoragePath, items: Sequence[BatchItem], progress: Progress, *, force: Force = False
 ) -> list[ResultRow]:
     """Mark pending items whose outputs are complete in the destination, made by the same request, as
     existing; return their rows.
 
     One listing of the folder finds the candidates (a sidecar named after the key); only those are checked
     with :func:`~airflow_provider_gptimage.outputs.find_existing`, so 10,000 keys cost one listing, not
-    10,000 reads. With ``force`` nothing is reused.
+    10,000 reads. Nothing is reused for the keys ``force`` names (every key when it is ``True``).
     """
     from airflow_provider_gptimage.outputs import find_existing, validate_filename
 
-    if force:
+    if force is True:
         return []
     names = listed_names(folder)
     rows = []
     for index, item in enumerate(items):
         if progress.statuses[index] is not ItemStatus.PENDING or item.key in progress.flight:
+            continue
+        if is_forced(force, item.key):
             continue
         stem = validate_filename(item.key)
         if f"{stem}.json" in names or f"{stem}-1.json" in names:

@@ -123,7 +123,7 @@ class BatchRun:
         if set(self.progress.flight) != watched:  # jobs re-attached from the journal: stored before anything else
             self.progress.save_live(self.store)
         if self.folder is not None:
-            force = self.catalog is not None and self.catalog.options.force
+            force = self.catalog.options.force if self.catalog is not None else False
             rows += scan_existing(self.folder, self.items, self.progress, force=force)
         if rows:
             self.log.info("%d item(s) are already complete in the destination: no job for them", len(rows))

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gptimage.catalog.history import remove_key
 from airflow_provider_gptimage.catalog.layout import LATEST_REPORT, runs_dir, safe_part
-from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA, utc_now
+from airflow_provider_gptimage.catalog.records import REPORT_SCHEMA, CatalogEntry, utc_now
 from airflow_provider_gptimage.catalog.state import CatalogState, load_state, write_json
 from airflow_provider_gptimage.outputs.names import is_file_name
 from airflow_provider_gptimage.outputs.paths import path_uri
 from airflow_provider_gptimage.protocol.catalog import (
     CatalogPlan,
+    Force,
     check_spend,
     plan_catalog,
     resolution_mix,
@@ -44,10 +45,17 @@ class PlannedRun:
     wanted: dict[str, str]
 
     def to_primitives(self) -> dict[str, Any]:
-        """The plan, with the fingerprints of the keys to create (the report tells failures by them)."""
+        """The plan, with the fingerprints of the keys to create and, for a key forced again with the same
+        request, the job its kept image came from (the report tells failures by them)."""
         primitives = self.plan.to_primitives()
         primitives["unchanged"] = []  # counted in "counts"; 10,000 keys need not be stored every night
-        return {**primitives, "wanted": {k: self.wanted[k] for k in self.plan.to_create}}
+        entries = self.state.entries
+        replacing = {
+            key: entries[key].job_id
+            for key in self.plan.changed
+            if key in entries and entries[key].fingerprint == self.wanted[key]
+        }
+        return {**primitives, "wanted": {k: self.wanted[k] for k in self.plan.to_create}, "replacing": replacing}
 
 
 def plan_run(
@@ -55,14 +63,18 @@ def plan_run(
     wanted: Sequence[tuple[str, str]],
     *,
     max_new_images: int | None = None,
-    force: bool = False,
+    force: Force = False,
     rebuild: bool = False,
 ) -> PlannedRun:
     """Read the catalog, plan tonight against it, log the plan in one line, and apply the spend guard.
 
     :param wanted: ``(key, fingerprint)`` of each input item, in input order.
+    :param force: every key, or the keys to regenerate (:func:`~.protocol.catalog.check_force`); a key it names
+        that tonight's input lacks is logged (a typo regenerates nothing).
     :raises GPTImageSpendLimitError: the plan pays for more than ``max_new_images`` (nothing was created).
     """
+    if not isinstance(force, bool) and (unknown := sorted(force - {key for key, _ in wanted})):
+        log.warning("force names %d key(s) not in tonight's input, ignored: %s", len(unknown), ", ".join(unknown[:10]))
     state = load_state(root, rebuild=rebuild)
     plan = plan_catalog(wanted, state.fingerprints(), state.in_flight, force=force)
     log.info("%s (%s)", plan.line(), path_uri(root))
@@ -98,7 +110,7 @@ def close_run(
                 removed.append(key)
             state.entries.pop(key, None)
     state.save()
-    made = [k for k in plan.to_create if k in state.entries and state.entries[k].fingerprint == wanted.get(k)]
+    made = [k for k in plan.to_create if _made(state.entries.get(k), wanted.get(k), planned.get("replacing"), k)]
     failed = [] if planned.get("dry_run") else sorted(set(plan.to_create) - set(made))
     resolutions = resolution_mix(state.entries[k].parameters.get("resolution") for k in made)
     raw_counts = planned.get("counts")
@@ -108,6 +120,14 @@ def close_run(
     report["counts"]["catalog"] = len(state.entries)
     write_report(root, report, run_id)
     return report
+
+
+def _made(entry: CatalogEntry | None, wanted: object, replacing: object, key: str) -> bool:
+    """Whether tonight made ``key``'s images: the catalog holds them for the wanted request and, for a key forced
+    again with the same request, from another job than the one its images came from at planning."""
+    if entry is None or entry.fingerprint != wanted:
+        return False
+    return not isinstance(replacing, Mapping) or key not in replacing or entry.job_id != replacing[key]
 
 
 def night_report(

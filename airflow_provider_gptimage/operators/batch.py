@@ -75,7 +75,8 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         first (new, changed, unchanged, removed keys, from the catalog manifest) and fails before any create,
         saying how many and why, when the plan needs more (``None``: no guard).
     :param dry_run: plan only: log and return the plan, create nothing.
-    :param force: generate every item again, even those whose kept image was made by the same request.
+    :param force: ``True`` generates every item again, even those whose kept image was made by the same
+        request; a list of keys, e.g. ``["SKU-7"]``, generates those items again only.
     :param remove_missing: move keys the catalog holds but ``requests`` no longer lists to history (by
         default they are only reported).
     :param history: what becomes of a kept image a new one replaces: ``keep`` (moved to
@@ -116,7 +117,7 @@ class GPTImageBatchGenerateOperator(BaseOperator):
         download_timeout: float | timedelta = DEFAULT_DOWNLOAD_TIMEOUT,
         max_new_images: int | None = None,
         dry_run: bool = False,
-        force: bool = False,
+        force: bool | Sequence[str] = False,
         remove_missing: bool = False,
         history: str = "keep",
         **kwargs: Any,

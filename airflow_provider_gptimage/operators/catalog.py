@@ -21,10 +21,13 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_gptimage.exceptions import GPTImageBatchFailedError, GPTImageError, GPTImageValidationError
 from airflow_provider_gptimage.protocol.batch import ITEM_FIELDS, build_batch
-from airflow_provider_gptimage.protocol.catalog import check_max_new_images
+from airflow_provider_gptimage.protocol.catalog import check_force, check_max_new_images
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
+
+    from airflow_provider_gptimage.protocol.batch import BatchItem
+    from airflow_provider_gptimage.protocol.catalog import Force
 
 #: XCom key of the plan (besides the return value, the generate kwargs of the keys to create).
 PLAN_XCOM_KEY = "plan"
@@ -50,9 +53,12 @@ class GPTImageCatalogPlanOperator(BaseOperator):
     :param destination_conn_id: connection of its object store (templated).
     :param max_new_images: the most jobs the night may pay for (``None``: no guard).
     :param dry_run: plan only: return no request to generate.
-    :param force: count every product as changed (generate every image again).
+    :param force: ``True`` counts every product as changed (generate every image again); a list of keys,
+        e.g. ``["SKU-7"]``, counts those products only.
     :return: the keyword arguments of ``GPTImageGenerateOperator.expand_kwargs`` for the new and changed keys:
-        ``filename`` (the key), ``prompt`` and the other fields of each item.
+        ``filename`` (the key), ``prompt`` and the other fields of each item, and ``force=True`` for a key a
+        list of keys names (its kept image, made by the same request, must not be reused). With such a list,
+        leave ``force`` out of the generate task's ``partial()``.
     """
 
     template_fields: Sequence[str] = ("requests", "destination", "destination_conn_id")
@@ -66,7 +72,7 @@ class GPTImageCatalogPlanOperator(BaseOperator):
         destination_conn_id: str | None = None,
         max_new_images: int | None = None,
         dry_run: bool = False,
-        force: bool = False,
+        force: bool | Sequence[str] = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,7 +81,7 @@ class GPTImageCatalogPlanOperator(BaseOperator):
         self.destination_conn_id = destination_conn_id
         self.max_new_images = check_max_new_images(max_new_images)
         self.plan_only = bool(dry_run)  # BaseOperator.dry_run is a method
-        self.force = bool(force)
+        self.force = check_force(force)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """Plan; push the plan to XCom ``plan``; return the generate kwargs of the keys to create."""
@@ -98,12 +104,17 @@ class GPTImageCatalogPlanOperator(BaseOperator):
             self.log.info("Dry run: nothing will be generated")
             return []
         wanted = set(planned.plan.to_create)
-        return [_generate_kwargs(item.key, item.request.body()["input"]) for item in items if item.key in wanted]
+        return [_generate_kwargs(item, self.force) for item in items if item.key in wanted]
 
 
-def _generate_kwargs(key: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """``GPTImageGenerateOperator`` arguments of one item: its key as ``filename``, then its input fields."""
-    return {"filename": key, **{k: v for k, v in inputs.items() if k in ITEM_FIELDS}}
+def _generate_kwargs(item: BatchItem, force: Force) -> dict[str, Any]:
+    """``GPTImageGenerateOperator`` arguments of one item: its key as ``filename``, its input fields, and
+    ``force`` when a list of keys names it (``force=True`` is the generate task's own to give)."""
+    inputs = item.request.body()["input"]
+    kwargs = {"filename": item.key, **{k: v for k, v in inputs.items() if k in ITEM_FIELDS}}
+    if not isinstance(force, bool) and item.key in force:
+        kwargs["force"] = True
+    return kwargs
 
 
 def _folder(destination: Any, conn_id: str | None) -> ObjectStoragePath:

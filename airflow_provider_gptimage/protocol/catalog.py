@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from airflow_provider_gptimage.exceptions import GPTImageSpendLimitError, GPTImageValidationError
 from airflow_provider_gptimage.protocol.inputs import GenerationRequest, fingerprint
@@ -127,26 +127,45 @@ class CatalogPlan:
         return cls(keys("new"), keys("changed"), keys("unchanged"), keys("removed"), keys("attached"))
 
 
+#: ``force`` validated: ``True`` (every key), ``False`` (none) or the keys to regenerate.
+Force: TypeAlias = bool | frozenset[str]
+
+
+def check_force(value: object) -> Force:
+    """Validate ``force``: ``True`` regenerates every key, ``False`` none, and a list (tuple, set) of keys
+    regenerates those keys only, e.g. ``["SKU-7"]`` for one image that came out wrong."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(key, str) and key for key in value):
+        return frozenset(value)
+    raise GPTImageValidationError("force", "must be True, False, or a list of the keys to regenerate", value=value)
+
+
+def is_forced(force: Force, key: str) -> bool:
+    """Whether ``force`` regenerates ``key``."""
+    return force is True or (not isinstance(force, bool) and key in force)
+
+
 def plan_catalog(
     wanted: Iterable[tuple[str, str]],
     known: Mapping[str, str | None],
     in_flight: Collection[str] = (),
     *,
-    force: bool = False,
+    force: Force = False,
 ) -> CatalogPlan:
     """Compare tonight's requests with the catalog.
 
     :param wanted: ``(key, fingerprint)`` of each input item, in input order.
     :param known: the catalog's fingerprint of each key it holds (``None``: unknown, counts as changed).
     :param in_flight: fingerprints with a job in flight in the journal.
-    :param force: regenerate every key the catalog holds (they count as changed).
+    :param force: regenerate the keys it names, or every key (:func:`check_force`): they count as changed.
     """
     new, changed, unchanged, attached, seen = [], [], [], [], set()
     for key, wanted_fp in wanted:
         seen.add(key)
         if key not in known:
             new.append(key)
-        elif force or known[key] != wanted_fp:
+        elif is_forced(force, key) or known[key] != wanted_fp:
             changed.append(key)
         else:
             unchanged.append(key)
@@ -178,13 +197,13 @@ class CatalogOptions:
     """A catalog run's arguments, validated when the DAG is parsed.
 
     :param max_new_images: the most jobs a run may pay for (``None``: no guard).
-    :param force: regenerate every key.
+    :param force: regenerate every key (``True``) or the keys it names (:func:`check_force`).
     :param remove_missing: archive keys the input no longer lists.
     :param history: ``keep`` or ``drop`` replaced images.
     """
 
     max_new_images: int | None = None
-    force: bool = False
+    force: Force = False
     remove_missing: bool = False
     history: str = "keep"
 
@@ -198,7 +217,8 @@ class CatalogOptions:
         history: object = "keep",
     ) -> CatalogOptions:
         """Validate and build (errors name the argument)."""
-        return cls(check_max_new_images(max_new_images), bool(force), bool(remove_missing), check_history(history))
+        guard, keys = check_max_new_images(max_new_images), check_force(force)
+        return cls(guard, keys, bool(remove_missing), check_history(history))
 
 
 def check_spend(plan: CatalogPlan, max_new_images: int | None) -> None:

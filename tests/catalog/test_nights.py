@@ -183,6 +183,25 @@ def test_force_regenerates_every_image_and_keeps_the_old_ones(dag_id, simulator,
 
 
 @pytest.mark.parametrize("dag_id", DAGS)
+def test_force_with_keys_regenerates_those_products_only(dag_id, simulator, monkeypatch, tmp_path):
+    assert night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS).state == "success"
+    old_png = (tmp_path / "SKU-2.png").read_bytes()
+    simulator.reset()
+    forced = night(dag_id, monkeypatch, tmp_path.as_uri(), PRODUCTS, GPTIMAGE_CATALOG_FORCE='["SKU-2", "SKU-77"]')
+    assert forced.state == "success"
+    assert simulator.stats().prompt_creates == {"studio photo of product 2": 1}  # the same request, a new image
+    assert counts(dag_id, forced) | {"catalog": 0} == {
+        "new": 0, "changed": 1, "unchanged": 3, "removed": 0, "archived": 0, "failed": 0, "catalog": 0
+    }  # fmt: skip
+    [kept] = (tmp_path / "_history" / "SKU-2").iterdir()
+    assert (kept / "SKU-2.png").read_bytes() == old_png
+    assert (
+        json.loads((tmp_path / "SKU-2.json").read_text())["job_id"]
+        != json.loads((kept / "SKU-2.json").read_text())["job_id"]
+    )
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
 def test_a_journaled_job_whose_images_are_gone_is_paid_again_once_in_the_same_night(
     dag_id, simulator, monkeypatch, tmp_path
 ):

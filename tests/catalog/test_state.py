@@ -128,3 +128,22 @@ def test_a_tampered_manifest_key_never_becomes_a_path_to_delete(root, tmp_path):
     report = close_run(root, planned, run_id="r", remove_missing=True)
     assert report["archived"] == []
     assert (outside / "victim.png").read_bytes() == b"keep me" and (outside / "victim.json").exists()
+
+
+def test_a_forced_key_counts_as_made_only_once_a_new_job_replaced_its_image(root, tmp_path, caplog):
+    from airflow_provider_gptimage.catalog.run import close_run, plan_run
+
+    sidecar(tmp_path, "A")
+    sidecar(tmp_path, "B")
+    with caplog.at_level("WARNING", logger="airflow_provider_gptimage.catalog.run"):
+        planned = plan_run(root, [("A", FP), ("B", FP)], force=frozenset({"B", "typo"}))
+    assert "force names 1 key(s) not in tonight's input, ignored: typo" in caplog.text
+    assert (planned.plan.changed, planned.plan.unchanged) == (("B",), ("A",))
+    primitives = planned.to_primitives()
+    assert primitives["replacing"] == {"B": "job-B"}  # same request: only a new job tells B was made again
+
+    report = close_run(root, primitives, run_id="no-new-job")
+    assert report["failed"] == ["B"]  # its generate task never replaced the image
+    record_commit(root, entry("B"))  # a new job ("job") committed B's new image
+    report = close_run(root, primitives, run_id="new-job")
+    assert report["failed"] == [] and report["counts"]["changed"] == 1

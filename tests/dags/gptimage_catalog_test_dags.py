@@ -2,7 +2,8 @@
 
 ``GPTIMAGE_CATALOG_ITEMS`` (JSON list of items ``{"key", "prompt", ...}``), ``GPTIMAGE_CATALOG_ROOT`` (the
 catalog's folder), ``GPTIMAGE_CATALOG_CONN_ID``, ``GPTIMAGE_CATALOG_MAX_NEW`` (the spend guard, empty:
-none), ``GPTIMAGE_CATALOG_DRY_RUN``, ``GPTIMAGE_CATALOG_REMOVE`` and ``GPTIMAGE_CATALOG_FORCE`` (``1``: on).
+none), ``GPTIMAGE_CATALOG_DRY_RUN``, ``GPTIMAGE_CATALOG_REMOVE`` and ``GPTIMAGE_CATALOG_FORCE`` (``1``: on; a
+JSON list: those keys).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ MAX_NEW = int(ENV("GPTIMAGE_CATALOG_MAX_NEW") or -1)
 GUARD = None if MAX_NEW < 0 else MAX_NEW
 DRY_RUN = ENV("GPTIMAGE_CATALOG_DRY_RUN") == "1"
 REMOVE = ENV("GPTIMAGE_CATALOG_REMOVE") == "1"
-FORCE = ENV("GPTIMAGE_CATALOG_FORCE") == "1"
+FORCE_TEXT = ENV("GPTIMAGE_CATALOG_FORCE") or ""
+FORCE = json.loads(FORCE_TEXT) if FORCE_TEXT.startswith("[") else FORCE_TEXT == "1"  # a list: those keys
 
 
 def items() -> list[dict]:
@@ -53,7 +55,7 @@ with DAG("gptimage_catalog_mapped", schedule=None, start_date=datetime(2026, 1, 
         poll_interval=0.2,
         max_poll_interval=0.5,
         map_index_template="{{ task.filename }}",
-        force=FORCE,
+        **({"force": FORCE} if isinstance(FORCE, bool) else {}),  # a list: the plan gives force to its keys
     ).expand_kwargs(plan.output)
     report = GPTImageCatalogReportOperator(
         task_id="report",

@@ -7,7 +7,9 @@ import pytest
 from airflow_provider_gptimage import protocol
 from airflow_provider_gptimage.exceptions import GPTImageSpendLimitError, GPTImageValidationError
 from airflow_provider_gptimage.protocol.catalog import (
+    CatalogOptions,
     CatalogPlan,
+    check_force,
     check_max_new_images,
     check_spend,
     plan_catalog,
@@ -79,3 +81,26 @@ def test_a_sidecar_without_a_fingerprint_is_read_from_the_request_it_kept():
 
 def test_the_resolution_mix_counts_the_default_as_1k():
     assert resolution_mix([None, "1K", "4K"]) == {"1K": 2, "4K": 1}
+
+
+def test_force_with_keys_changes_those_keys_only():
+    forced = plan_catalog([("a", "f1"), ("b", "f2"), ("c", "f3")], {"a": "f1", "b": "f2"}, force=frozenset({"b"}))
+    assert (forced.new, forced.changed, forced.unchanged) == (("c",), ("b",), ("a",))
+    assert plan_catalog([("a", "f1")], {"a": "f1"}, force=frozenset()).unchanged == ("a",)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), (["SKU-7"], frozenset({"SKU-7"})), (("a", "b"), frozenset({"a", "b"})),
+     ({"a"}, frozenset({"a"})), ([], frozenset())],
+)  # fmt: skip
+def test_force_is_a_bool_or_the_keys_to_regenerate(value, expected):
+    assert check_force(value) == expected
+    assert CatalogOptions.of(force=value).force == expected
+
+
+@pytest.mark.parametrize("value", ["SKU-7", "true", 1, None, ["SKU-7", 3], [""], {"SKU-7": True}])
+def test_force_refuses_anything_else_naming_the_argument(value):
+    with pytest.raises(GPTImageValidationError, match="force") as caught:
+        check_force(value)
+    assert "list of the keys to regenerate" in str(caught.value)
