@@ -18,7 +18,7 @@ from airflow_provider_gptimage.context import (
     request_id_prefix,
     task_provenance,
 )
-from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageResultExpiredError
+from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageResultExpiredError, GPTImageValidationError
 from airflow_provider_gptimage.links import GPTImageGalleryLink, GPTImageResultLink
 from airflow_provider_gptimage.operators.reattach import STATE_KEY, attach_or_create, forget_job
 from airflow_provider_gptimage.outputs.deadline import DEFAULT_DOWNLOAD_TIMEOUT, download_timeout_seconds
@@ -127,7 +127,9 @@ class GPTImageGenerateOperator(BaseOperator):
         from airflow_provider_gptimage.protocol.catalog import check_history
 
         super().__init__(**kwargs)
-        self.force = bool(force)
+        if not isinstance(force, bool):  # a list of keys belongs to the catalog plan or batch operator
+            raise GPTImageValidationError("force", "must be True or False for one image", value=force)
+        self.force = force
         self.history = check_history(history)
         self.prompt = prompt
         self.aspect_ratio = aspect_ratio

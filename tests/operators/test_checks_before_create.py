@@ -124,3 +124,17 @@ def test_the_batch_refuses_a_key_too_long_in_bytes_before_any_create(simulator, 
 def test_a_bad_download_timeout_fails_when_the_dag_is_parsed(make, kwargs, bad):
     with pytest.raises(GPTImageValidationError, match="download_timeout"):
         make(task_id="t", download_timeout=bad, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "bad"),
+    [
+        (GPTImageGenerateOperator, {"prompt": "x"}, ["SKU-7"]),  # one image: a list of keys means nothing here
+        (GPTImageGenerateOperator, {"prompt": "x"}, "yes"),
+        (GPTImageBatchGenerateOperator, {"requests": [{"key": "a", "prompt": "x"}]}, "SKU-7"),
+        (GPTImageBatchGenerateOperator, {"requests": [{"key": "a", "prompt": "x"}]}, 1),
+    ],
+)
+def test_a_bad_force_fails_when_the_dag_is_parsed(make, kwargs, bad):
+    with pytest.raises(GPTImageValidationError, match="force"):
+        make(task_id="t", force=bad, **kwargs)
