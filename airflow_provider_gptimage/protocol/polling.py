@@ -105,6 +105,19 @@ class PollStep:
     seconds: float = 0.0
 
 
+def poll_due_at(
+    schedule: PollSchedule, *, created_at: float, last_poll_at: float | None, deadline: float | None
+) -> float:
+    """When a job's next poll falls due: its schedule's next turn after its last poll, at the latest its deadline.
+
+    :param created_at: when the job was created (or, when unknown, when the waiting started).
+    :param last_poll_at: when it was last polled (``None``: never, by this poller or its predecessor).
+    :param deadline: when to give up (epoch seconds; ``None``: never).
+    """
+    due = next_poll_at(schedule, created_at, created_at if last_poll_at is None else last_poll_at)
+    return due if deadline is None else min(due, deadline)
+
+
 def poll_step(
     schedule: PollSchedule, *, created_at: float, last_poll_at: float | None, now: float, deadline: float | None
 ) -> PollStep:
@@ -117,9 +130,7 @@ def poll_step(
     """
     if deadline is not None and now >= deadline:
         return PollStep(TIMEOUT) if last_poll_at is not None and last_poll_at >= deadline else PollStep(POLL)
-    due = next_poll_at(schedule, created_at, created_at if last_poll_at is None else last_poll_at)
-    if deadline is not None:
-        due = min(due, deadline)
+    due = poll_due_at(schedule, created_at=created_at, last_poll_at=last_poll_at, deadline=deadline)
     return PollStep(POLL) if due <= now else PollStep(WAIT, due - now)
 
 

@@ -5,17 +5,22 @@ the worker) keep a :class:`Watch` each and differ only in how they send polls an
 :func:`~.polling.poll_step` (its own schedule, one last poll at its deadline); a failed poll is tried again
 after :func:`~.window.pause_after`; a 429 pauses every poll; a job that ends, fails for good or keeps an
 unknown state leaves the watch as a single-job event tagged with its key (:func:`~.events.batch_job_event`).
+
+The jobs wait in a queue ordered by when each falls due, so finding the jobs to poll costs a few steps per
+poll, not a pass over every watched job: a trigger watching 1,000 jobs wakes hundreds of times a minute.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_gptimage.exceptions import GPTImageError, GPTImageRateLimitError
 from airflow_provider_gptimage.protocol.events import batch_job_event, error_event, record_event, timeout_event
-from airflow_provider_gptimage.protocol.polling import TIMEOUT, PollSchedule, poll_step
+from airflow_provider_gptimage.protocol.polling import TIMEOUT, WAIT, PollSchedule, poll_due_at, poll_step
 from airflow_provider_gptimage.protocol.records import MAX_UNKNOWN_STATE_POLLS, JobRecord, unknown_state_error
 from airflow_provider_gptimage.protocol.window import pause_after
 
@@ -23,7 +28,7 @@ from airflow_provider_gptimage.protocol.window import pause_after
 class WatchedJob:
     """What is kept per watched job (a few fields; thousands fit in little memory)."""
 
-    __slots__ = ("created_at", "errors", "job_id", "key", "last_poll_at", "retry_at", "state", "unknown")
+    __slots__ = ("created_at", "errors", "job_id", "key", "last_poll_at", "queued_at", "retry_at", "state", "unknown")
 
     def __init__(self, key: str, job_id: str, created_at: float, last_poll_at: float | None) -> None:
         self.key, self.job_id, self.created_at, self.last_poll_at = key, job_id, created_at, last_poll_at
@@ -31,6 +36,7 @@ class WatchedJob:
         self.retry_at = 0.0  # no poll before this time (after a failed poll)
         self.state: str | None = None
         self.unknown = 0  # polls in a row that reported an unknown state
+        self.queued_at: float | None = None  # its place in the watch's queue (None: handed out to be polled)
 
 
 class Watch:
@@ -54,37 +60,75 @@ class Watch:
         seen_at: float | None = None,
     ) -> None:
         self.schedule, self.job_timeout, self.max_transient_errors = schedule, job_timeout, max_transient_errors
-        self.running = {job_id: WatchedJob(key, job_id, created, seen_at) for key, job_id, created in jobs}
+        self.running: dict[str, WatchedJob] = {}
         self.ended: list[dict[str, Any]] = []
         self.first_ended_at: float | None = None
         self.shortest: float | None = None  # the youngest age at which a job was seen ended
         self.paused_until = 0.0
+        self._queue: list[tuple[float, int, str]] = []  # (due at, order, job id); stale entries are skipped
+        self._order = itertools.count()
+        for key, job_id, created in jobs:
+            self._watch(WatchedJob(key, job_id, created, seen_at))
 
     def add(self, key: str, job_id: str, created_at: float) -> None:
         """Watch one more job (a poller in the worker adds the jobs it creates)."""
-        self.running[job_id] = WatchedJob(key, job_id, created_at, None)
+        self._watch(WatchedJob(key, job_id, created_at, None))
+
+    def _watch(self, job: WatchedJob) -> None:
+        self.running[job.job_id] = job
+        self._enqueue(job)
+
+    def _deadline(self, job: WatchedJob) -> float | None:
+        return None if self.job_timeout is None else job.created_at + self.job_timeout
+
+    def _enqueue(self, job: WatchedJob) -> None:
+        """Queue a job for its next poll (:func:`~.polling.poll_due_at`, not before a failed poll's backoff)."""
+        due = poll_due_at(
+            self.schedule, created_at=job.created_at, last_poll_at=job.last_poll_at, deadline=self._deadline(job)
+        )
+        job.queued_at = max(due, job.retry_at)
+        heapq.heappush(self._queue, (job.queued_at, next(self._order), job.job_id))
+
+    def _queued(self, entry: tuple[float, int, str]) -> WatchedJob | None:
+        """The job an entry of the queue stands for, unless the entry is stale (the job left or moved)."""
+        job = self.running.get(entry[2])
+        return job if job is not None and job.queued_at == entry[0] else None
 
     def due(self, now: float) -> tuple[list[WatchedJob], float | None]:
-        """End the jobs past their deadline; return the jobs to poll now and when the next one falls due."""
+        """End the jobs past their deadline; return the jobs to poll now and when the next one falls due.
+
+        A job handed out here leaves the queue until :meth:`settle` records its poll. During a 429 pause
+        nothing is handed out, and a job past its deadline is ended when the pause is over.
+        """
         due: list[WatchedJob] = []
-        next_due: float | None = None
-        for job in list(self.running.values()):
-            deadline = None if self.job_timeout is None else job.created_at + self.job_timeout
+        while self._queue and self._queue[0][0] <= now and self.paused_until <= now:
+            job = self._queued(heapq.heappop(self._queue))
+            if job is None:
+                continue
+            job.queued_at = None
             step = poll_step(
-                self.schedule, created_at=job.created_at, last_poll_at=job.last_poll_at, now=now, deadline=deadline
-            )
+                self.schedule, created_at=job.created_at, last_poll_at=job.last_poll_at, now=now,
+                deadline=self._deadline(job),
+            )  # fmt: skip
             if step.action == TIMEOUT:
                 self._end(job, timeout_event(job.job_id, job.state, self.job_timeout), now)
-                continue
-            ready_at = max(now + step.seconds, job.retry_at, self.paused_until)
-            if ready_at <= now:
-                due.append(job)
+            elif step.action == WAIT:  # not reached: a queued time is never before the schedule's
+                self._enqueue(job)
             else:
-                next_due = ready_at if next_due is None else min(next_due, ready_at)
+                due.append(job)
+        while self._queue and self._queued(self._queue[0]) is None:
+            heapq.heappop(self._queue)
+        next_due = max(self._queue[0][0], self.paused_until) if self._queue else None
         return due, next_due
 
     def settle(self, job: WatchedJob, result: JobRecord | GPTImageError, now: float, rand: float) -> None:
-        """Record one poll's result (a record, or the error the poll raised)."""
+        """Record one poll's result (a record, or the error the poll raised); a job still running is queued
+        for its next poll."""
+        self._record(job, result, now, rand)
+        if self.running.get(job.job_id) is job:
+            self._enqueue(job)
+
+    def _record(self, job: WatchedJob, result: JobRecord | GPTImageError, now: float, rand: float) -> None:
         if isinstance(result, GPTImageRateLimitError):  # the key's rate limit: every poll waits
             pause = pause_after(1, result.retry_after, rand, cap=self.schedule.maximum)
             self.paused_until = max(self.paused_until, now + pause)
